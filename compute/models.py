@@ -1,0 +1,179 @@
+"""Records kept in the store. Timestamps are naive UTC ISO 8601 with microseconds, as Nova shows them."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from compute.states import PowerState, VmState
+
+_HOST_NAMESPACE = uuid.UUID("6a1b3c5e-9d2f-4b8a-8c7e-1f0d2e3c4b5a")
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+class Host(BaseModel):
+    """A hypervisor and its nova-compute service, as the simulated fleet describes it."""
+
+    name: str
+    hypervisor_type: str = "QEMU"
+    hypervisor_version: int = 8002000
+    cpu_model: str = "Haswell"
+    vcpus: int = 16
+    memory_mb: int = 65536
+    local_gb: int = 1000
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+    shared_storage: str | None = None
+    availability_zone: str = "nova"
+    host_ip: str = "192.0.2.1"
+    enabled: bool = True
+    up: bool = True
+    disabled_reason: str | None = None
+    forced_down: bool = False
+    service_id: int = 0
+    updated_at: str = Field(default_factory=utcnow)
+
+    @property
+    def uuid(self) -> str:
+        return str(uuid.uuid5(_HOST_NAMESPACE, self.name))
+
+    @property
+    def service_uuid(self) -> str:
+        return str(uuid.uuid5(_HOST_NAMESPACE, "service:" + self.name))
+
+    @property
+    def node(self) -> str:
+        return self.name
+
+
+class HostUsage(BaseModel):
+    vcpus_used: int = 0
+    memory_mb_used: int = 0
+    local_gb_used: int = 0
+    running_vms: int = 0
+
+
+class Flavor(BaseModel):
+    id: str
+    name: str
+    vcpus: int
+    ram: int
+    disk: int
+    ephemeral: int = 0
+    swap: int = 0
+    rxtx_factor: float = 1.0
+    is_public: bool = True
+    description: str | None = None
+    extra_specs: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def total_disk_gb(self) -> int:
+        return self.disk + self.ephemeral + (self.swap + 1023) // 1024
+
+
+class Image(BaseModel):
+    id: str = Field(default_factory=new_uuid)
+    name: str
+    status: str = "active"  # Glance statuses: queued, saving, active, killed, deleted
+    owner: str | None = None
+    visibility: str = "public"
+    min_disk: int = 0
+    min_ram: int = 0
+    size: int = 0
+    progress: int = 100
+    properties: dict[str, str] = Field(default_factory=dict)
+    created_at: str = Field(default_factory=utcnow)
+    updated_at: str = Field(default_factory=utcnow)
+
+
+class Instance(BaseModel):
+    id: str = Field(default_factory=new_uuid)
+    name: str
+    project_id: str
+    user_id: str
+    flavor: Flavor
+    image_id: str | None = None
+    host: str | None = None
+    node: str | None = None
+    availability_zone: str | None = None
+    requested_host: str | None = None
+    vm_state: str = VmState.BUILDING
+    task_state: str | None = None
+    power_state: int = PowerState.NOSTATE
+    locked: bool = False
+    locked_reason: str | None = None
+    volume_backed: bool = False
+    progress: int = 0
+    metadata: dict[str, str] = Field(default_factory=dict)
+    fault: dict[str, Any] | None = None
+    launched_at: str | None = None
+    terminated_at: str | None = None
+    deleted: bool = False
+    deleted_at: str | None = None
+    created_at: str = Field(default_factory=utcnow)
+    updated_at: str = Field(default_factory=utcnow)
+    password_set_at: str | None = None
+    network_info_injected_at: str | None = None
+
+
+class InstanceAction(BaseModel):
+    request_id: str
+    action: str
+    instance_uuid: str
+    user_id: str | None
+    project_id: str | None
+    start_time: str = Field(default_factory=utcnow)
+    finish_time: str | None = None
+    message: str | None = None
+    updated_at: str = Field(default_factory=utcnow)
+    seq: int = 0
+
+
+class ActionEvent(BaseModel):
+    key: str
+    event: str
+    start_time: str = Field(default_factory=utcnow)
+    finish_time: str | None = None
+    result: str | None = None
+    traceback: str | None = None
+    host: str | None = None
+    details: str | None = None
+
+
+class FlowRun(BaseModel):
+    """The engine's private record of one action: where its flow is and who runs it."""
+
+    request_id: str
+    flow: str
+    instance_uuid: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    ctx: dict[str, Any] = Field(default_factory=dict)
+    cursor: int = 0
+    phase: str = "forward"  # forward | revert
+    status: str = "queued"  # queued | running | waiting | done | error
+    wake: int = 0
+    deliveries: int = 0
+    reaps: int = 0
+    abort_reason: str | None = None
+    error: str | None = None
+    owner: str | None = None
+    created_at: str = Field(default_factory=utcnow)
+    heartbeat_at: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "error")

@@ -1,0 +1,152 @@
+"""The simulated hypervisor fleet: a HypervisorDriver whose operations take simulated time.
+
+Operations and fault rules live in Redis so every worker process sees the same fleet.
+A fault rule fails or hangs a named operation, optionally on one host and for a
+limited number of times, e.g. ``{"operation": "spawn", "host": "compute-kvm-1",
+"mode": "fail", "times": 1, "message": "disk full"}``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from compute import errors
+from compute.driver import OperationStatus
+from compute.models import Host, Instance
+from compute.store import Store
+from fleet.clock import FleetClock
+
+# Operations only some hypervisor types implement (Nova: resetNetwork was the XenAPI agent's).
+_HYPERVISOR_SUPPORT = {"reset_network": {"xen"}}
+
+
+class SimulatedFleet:
+    def __init__(self, store: Store, duration_scale: float = 1.0) -> None:
+        self.store = store
+        self.clock = FleetClock(store)
+        self.scale = duration_scale
+
+    # ---- configuration ----------------------------------------------------------------
+    def set_durations(self, durations: dict[str, float]) -> None:
+        if durations:
+            self.store.r.hset(self.store.k("fleet", "durations"), mapping=durations)
+
+    def duration(self, operation: str, size_gb: int = 0) -> float:
+        raw = self.store.r.hgetall(self.store.k("fleet", "durations"))
+        base = float(raw.get(operation, 0.0)) + float(raw.get(f"{operation}_per_gb", 0.0)) * size_gb
+        return base * self.scale
+
+    def add_fault(self, operation: str, *, host: str | None = None, mode: str = "fail",
+                  times: int | None = None, message: str | None = None) -> str:
+        rule_id = f"{operation}:{host or '*'}:{mode}"
+        rule = {"operation": operation, "host": host, "mode": mode,
+                "message": message or f"Simulated failure of {operation} on {host or 'any host'}"}
+        pipe = self.store.r.pipeline(transaction=True)
+        pipe.hset(self.store.k("fleet", "faults"), rule_id, json.dumps(rule))
+        if times is not None:
+            pipe.hset(self.store.k("fleet", "fault_budget"), rule_id, times)
+        pipe.execute()
+        return rule_id
+
+    def clear_faults(self) -> None:
+        self.store.r.delete(self.store.k("fleet", "faults"), self.store.k("fleet", "fault_budget"))
+
+    def set_host_state(self, name: str, *, up: bool | None = None, enabled: bool | None = None,
+                       disabled_reason: str | None = None) -> Host:
+        changes: dict[str, Any] = {}
+        if up is not None:
+            changes["up"] = up
+        if enabled is not None:
+            changes["enabled"] = enabled
+            changes["disabled_reason"] = None if enabled else disabled_reason
+        return self.store.update_host(name, **changes)
+
+    def _matching_fault(self, operation: str, host: str) -> dict[str, Any] | None:
+        rules = self.store.r.hgetall(self.store.k("fleet", "faults"))
+        budget_key = self.store.k("fleet", "fault_budget")
+        for rule_id, raw in sorted(rules.items()):
+            rule = json.loads(raw)
+            if rule["operation"] != operation or rule["host"] not in (None, host):
+                continue
+            if self.store.r.hexists(budget_key, rule_id):
+                if self.store.r.hincrby(budget_key, rule_id, -1) < 0:
+                    continue
+            return rule
+        return None
+
+    # ---- HypervisorDriver -------------------------------------------------------------
+    def supports(self, host: Host, operation: str) -> bool:
+        types = _HYPERVISOR_SUPPORT.get(operation)
+        return types is None or host.hypervisor_type in types
+
+    def _start(self, op_id: str, operation: str, host: str, size_gb: int = 0,
+               details: dict[str, Any] | None = None) -> None:
+        key = self.store.k("fleet", "op", op_id)
+        if self.store.r.exists(key):
+            return
+        host_rec = self.store.get_host(host)
+        if host_rec is None:
+            raise errors.DriverError(f"Compute host {host} could not be found.")
+        if not self.supports(host_rec, operation):
+            raise errors.NotSupportedByDriver(
+                f"{operation} is not supported by the {host_rec.hypervisor_type} driver on host {host}")
+        if not host_rec.up:
+            raise errors.DriverError(f"Compute host {host} is not responding")
+        fault = self._matching_fault(operation, host)
+        op = {"operation": operation, "host": host, "started_at": self.clock.now(),
+              "duration": self.duration(operation, size_gb),
+              "outcome": fault["mode"] if fault else "ok",
+              "message": fault["message"] if fault else None,
+              "details": details or {}, "cancelled": False}
+        # SET NX: two deliveries racing on one op_id start it once.
+        self.store.r.set(key, json.dumps(op), nx=True)
+
+    def spawn(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "spawn", host)
+
+    def destroy(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "destroy", host)
+
+    def set_admin_password(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "set_admin_password", host)
+
+    def inject_network_info(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "inject_network_info", host)
+
+    def reset_network(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "reset_network", host)
+
+    def poll(self, op_id: str) -> OperationStatus:
+        raw = self.store.r.get(self.store.k("fleet", "op", op_id))
+        if raw is None:
+            return OperationStatus(done=True, error=f"Unknown operation {op_id}")
+        op = json.loads(raw)
+        if op["cancelled"]:
+            return OperationStatus(done=True, error="cancelled", progress=0, details=op["details"])
+        if op["outcome"] == "hang":
+            return OperationStatus(done=False, progress=0, details=op["details"])
+        elapsed = self.clock.now() - op["started_at"]
+        duration = op["duration"]
+        progress = 100 if duration <= 0 else min(100, int(100 * elapsed / duration))
+        if elapsed < duration:
+            return OperationStatus(done=False, progress=progress, details=op["details"])
+        if op["outcome"] == "fail":
+            return OperationStatus(done=True, error=op["message"], progress=progress, details=op["details"])
+        return OperationStatus(done=True, progress=100, details=op["details"])
+
+    def cancel(self, op_id: str) -> None:
+        key = self.store.k("fleet", "op", op_id)
+        raw = self.store.r.get(key)
+        if raw is not None:
+            op = json.loads(raw)
+            op["cancelled"] = True
+            self.store.r.set(key, json.dumps(op))
+
+    def operation_count(self, operation: str) -> int:
+        """How many distinct operations of a kind were started (tests assert 'exactly once')."""
+        count = 0
+        for key in self.store.r.scan_iter(self.store.k("fleet", "op", "*")):
+            raw = self.store.r.get(key)
+            if raw and json.loads(raw)["operation"] == operation:
+                count += 1
+        return count
