@@ -165,7 +165,7 @@ class Store:
                 pipe.multi()
                 return True
             usage = HostUsage(**{f: int(v) for f, v in pipe.hgetall(usage_key).items()})
-            short = _capacity_shortfall(host_rec, usage, flavor)
+            short = capacity_shortfall(host_rec, usage, flavor)
             if short:
                 raise errors.InsufficientResources(f"Host {host} lacks {short} for the flavor {flavor.name}")
             pipe.multi()
@@ -178,6 +178,7 @@ class Store:
                 mapping={"vcpus": flavor.vcpus, "ram": flavor.ram, "disk": flavor.total_disk_gb},
             )
             pipe.sadd(self.k("host", host, "claims"), instance_id)
+            pipe.sadd(self.k("instance", instance_id, "claims"), host)
             return True
 
         return self._transaction(body, usage_key, claim_key)
@@ -198,6 +199,7 @@ class Store:
             pipe.hincrby(usage_key, "running_vms", -1)
             pipe.delete(claim_key)
             pipe.srem(self.k("host", host, "claims"), instance_id)
+            pipe.srem(self.k("instance", instance_id, "claims"), host)
             return True
 
         return self._transaction(body, usage_key, claim_key)
@@ -207,6 +209,9 @@ class Store:
 
     def claims_on_host(self, host: str) -> set[str]:
         return set(self.r.smembers(self.k("host", host, "claims")))
+
+    def hosts_claimed_by(self, instance_id: str) -> set[str]:
+        return set(self.r.smembers(self.k("instance", instance_id, "claims")))
 
     # ---- flavors and images ---------------------------------------------------------------
     def put_flavor(self, flavor: Flavor) -> None:
@@ -351,11 +356,14 @@ class Store:
 
         self._transaction(body, lease_key, action_key)
 
-    def claim_stale_run(self, request_id: str, now: float, grace: float) -> FlowRun | None:
-        """The reaper's compare-and-set: take a run whose due time passed and nobody leases.
+    def claim_stale_run(
+        self, request_id: str, now: float, grace: float, decide: Callable[[FlowRun], None]
+    ) -> FlowRun | None:
+        """The reaper's compare-and-set on a run whose due time passed and that nobody leases.
 
-        Bumps ``wake`` so that any older message for the run is ignored, and pushes the
-        due time forward so other reapers skip it. Returns the claimed run or None.
+        ``decide`` adjusts the run (wake, reaps, abort reason) inside the transaction;
+        the due time moves ``grace`` ahead so that other reapers skip it. Returns the
+        claimed run, or None when another process got there first or it has ended.
         """
         due_key = self.k("runs", "due")
         run_key = self.k("run", request_id)
@@ -371,8 +379,7 @@ class Store:
             if run is None or run.finished:
                 pipe.zrem(due_key, request_id)
                 return None
-            run.wake += 1
-            run.reaps += 1
+            decide(run)
             pipe.set(run_key, run.model_dump_json())
             pipe.zadd(due_key, {request_id: now + grace})
             return run
@@ -380,7 +387,7 @@ class Store:
         return self._transaction(body, due_key, run_key, lease_key)
 
 
-def _capacity_shortfall(host: Host, usage: HostUsage, flavor: Flavor) -> str | None:
+def capacity_shortfall(host: Host, usage: HostUsage, flavor: Flavor) -> str | None:
     if usage.vcpus_used + flavor.vcpus > host.vcpus * host.cpu_allocation_ratio:
         return "vcpus"
     if usage.memory_mb_used + flavor.ram > host.memory_mb * host.ram_allocation_ratio:

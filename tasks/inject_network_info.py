@@ -1,0 +1,28 @@
+"""injectNetworkInfo: the driver pushes the network configuration into the guest.
+
+Nova records no instance action for it; we do, so that every action is visible.
+"""
+from __future__ import annotations
+
+from compute.driver import OperationStatus
+from compute.models import FlowRun, Instance, utcnow
+from tasks.flow import Flow, FlowContext, Step
+from tasks.instance_steps import DriverOperation
+
+
+class InjectNetworkInfo(DriverOperation):
+    event = "compute_inject_network_info"
+    operation = "inject_network_info"
+
+    def on_done(self, fc: FlowContext, status: OperationStatus) -> None:
+        def stamp(i: Instance) -> None:
+            i.network_info_injected_at = utcnow()
+
+        fc.store.update_instance(fc.run.instance_uuid, stamp)
+
+
+class InjectNetworkInfoFlow(Flow):
+    name = "inject_network_info"
+
+    def steps(self, run: FlowRun) -> list[Step]:
+        return [InjectNetworkInfo()]
