@@ -3,11 +3,14 @@
 Operations and fault rules live in Redis so every worker process sees the same fleet.
 A fault rule fails or hangs a named operation, optionally on one host and for a
 limited number of times, e.g. ``{"operation": "spawn", "host": "compute-kvm-1",
-"mode": "fail", "times": 1, "message": "disk full"}``.
+"mode": "fail", "times": 1, "message": "disk full"}``. Mode ``stall`` makes the
+start call itself block for ``seconds`` (a slow hypervisor API), which is how crash
+tests land a kill while a worker is inside a step.
 """
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from compute import errors
@@ -37,9 +40,9 @@ class SimulatedFleet:
         return base * self.scale
 
     def add_fault(self, operation: str, *, host: str | None = None, mode: str = "fail",
-                  times: int | None = None, message: str | None = None) -> str:
+                  times: int | None = None, message: str | None = None, seconds: float = 0.0) -> str:
         rule_id = f"{operation}:{host or '*'}:{mode}"
-        rule = {"operation": operation, "host": host, "mode": mode,
+        rule = {"operation": operation, "host": host, "mode": mode, "seconds": seconds,
                 "message": message or f"Simulated failure of {operation} on {host or 'any host'}"}
         pipe = self.store.r.pipeline(transaction=True)
         pipe.hset(self.store.k("fleet", "faults"), rule_id, json.dumps(rule))
@@ -93,6 +96,9 @@ class SimulatedFleet:
         if not host_rec.up:
             raise errors.DriverError(f"Compute host {host} is not responding")
         fault = self._matching_fault(operation, host)
+        if fault and fault["mode"] == "stall":
+            time.sleep(fault["seconds"])
+            fault = None
         op = {"operation": operation, "host": host, "started_at": self.clock.now(),
               "duration": self.duration(operation, size_gb),
               "outcome": fault["mode"] if fault else "ok",

@@ -1,0 +1,154 @@
+"""``compute-actions``: dev (everything in one process), api, worker, flower."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+
+from compute.settings import Settings, get_settings
+from workers.reaper import ReaperThread
+from workers.runtime import Runtime, build_runtime
+
+LOG = logging.getLogger("compute_actions")
+
+
+def clouds_yaml(endpoint: str, token: str = "admin:admin") -> str:
+    base = endpoint.rsplit("/v2.1", 1)[0]
+    return (
+        "clouds:\n"
+        "  compute-actions:\n"
+        "    auth_type: admin_token\n"
+        "    auth:\n"
+        f"      endpoint: {endpoint}\n"
+        f"      token: {token}\n"
+        "    identity_api_version: '3'\n"
+        f"    identity_endpoint_override: {base}/identity/v3\n"
+    )
+
+
+def dev_banner(endpoint: str) -> str:
+    return f"""compute-actions dev: API + worker + embedded store and broker + sample fleet, in one process.
+NOT DURABLE: everything lives in this process's memory and is gone when it stops.
+
+  endpoint     {endpoint}
+  admin token  admin:admin        (X-Auth-Token: <user>:<project>; user "admin" is an admin)
+  demo token   demo:demo          (a member of project "demo")
+
+clouds.yaml entry (put it in ./clouds.yaml or ~/.config/openstack/clouds.yaml), then
+  openstack --os-cloud compute-actions server list
+
+{clouds_yaml(endpoint)}"""
+
+
+@contextlib.contextmanager
+def embedded_worker(runtime: Runtime, concurrency: int = 4) -> Iterator[None]:
+    """A Celery worker on threads inside this process, consuming the in-memory broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(runtime.celery, pool="threads", concurrency=concurrency,
+                      perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10.0):
+        yield
+
+
+def build_dev_runtime(settings: Settings) -> Runtime:
+    import fakeredis
+
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    return build_runtime(settings, redis_client=client, broker_url="memory://")
+
+
+def run_dev(host: str, port: int, settings: Settings) -> None:
+    from werkzeug.serving import make_server
+
+    from api.app import create_app
+
+    runtime = build_dev_runtime(settings)
+    app = create_app(settings, runtime.service)
+    server = make_server(host, port, app, threaded=True)
+    endpoint = f"http://{host}:{server.server_port}/v2.1"
+    reaper = ReaperThread(runtime.reaper, settings.engine.reaper_interval_seconds)
+    with embedded_worker(runtime):
+        reaper.start()
+        print(dev_banner(endpoint), flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            reaper.stop()
+            server.server_close()
+
+
+def run_api(bind: str, workers: int, settings: Settings) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class ApiServer(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "sync")
+            self.cfg.set("accesslog", None)
+
+        def load(self):  # noqa: ANN202 - gunicorn's signature
+            from workers.wsgi import build_application
+
+            return build_application(settings)
+
+    ApiServer().run()
+
+
+def run_worker(settings: Settings, celery_args: Sequence[str]) -> None:
+    from celery.signals import worker_ready, worker_shutting_down
+
+    runtime = build_runtime(settings)
+    reaper = ReaperThread(runtime.reaper, settings.engine.reaper_interval_seconds)
+
+    @worker_ready.connect(weak=False)
+    def start_reaper(**_: object) -> None:
+        reaper.start()
+
+    @worker_shutting_down.connect(weak=False)
+    def stop_reaper(**_: object) -> None:
+        reaper.stop()
+
+    argv = ["worker", "-E", "-Q", settings.engine.queue, "--loglevel", "INFO", *celery_args]
+    runtime.celery.worker_main(argv)
+
+
+def run_flower(settings: Settings, flower_args: Sequence[str]) -> int:
+    cmd = [sys.executable, "-m", "celery", "-b", settings.redis.broker_url, "flower", *flower_args]
+    return subprocess.call(cmd)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="compute-actions", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="API + worker + embedded broker/store + sample fleet, one process")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8774)
+    api = sub.add_parser("api", help="the API under gunicorn (needs Redis)")
+    api.add_argument("--bind", default="127.0.0.1:8774")
+    api.add_argument("--workers", type=int, default=2)
+    sub.add_parser("worker", help="a Celery worker; extra arguments go to 'celery worker'")
+    sub.add_parser("flower", help="Flower on the broker; extra arguments go to 'celery flower'")
+    args, rest = parser.parse_known_args(argv)
+    logging.basicConfig(level=os.environ.get("COMPUTE_ACTIONS_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    if args.command == "dev":
+        run_dev(args.host, args.port, settings)
+    elif args.command == "api":
+        run_api(args.bind, args.workers, settings)
+    elif args.command == "worker":
+        run_worker(settings, rest)
+    elif args.command == "flower":
+        return run_flower(settings, rest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
