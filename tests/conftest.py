@@ -62,3 +62,13 @@ def real_redis_or_fail() -> redis.Redis:
             pytest.fail(f"Redis is required in CI and is not answering at {REAL_REDIS_URL}: {exc}")
         pytest.skip(f"no Redis at {REAL_REDIS_URL}")
     return client
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+    """In CI a Redis-backed test may not skip: a skip there would hide a broken environment."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("CI", "").lower() == "true" and item.get_closest_marker("redis"):
+        report.outcome = "failed"
+        report.longrepr = f"Redis-backed test {item.nodeid} was skipped in CI: {report.longrepr}"
