@@ -35,6 +35,9 @@ class HypervisorDriver(Protocol):
 
     def reset_network(self, op_id: str, host: str, instance: Instance) -> None: ...
 
+    def snapshot(self, op_id: str, host: str, instance: Instance) -> None:
+        """Snapshot and upload the server's disk; poll() details carry ``size`` in bytes when done."""
+
     def poll(self, op_id: str) -> OperationStatus: ...
 
     def cancel(self, op_id: str) -> None: ...

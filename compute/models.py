@@ -154,6 +154,35 @@ class ActionEvent(BaseModel):
     details: str | None = None
 
 
+class Migration(BaseModel):
+    """A move of a server between hosts (nova/objects/migration.py); ``id`` is assigned by the store."""
+
+    id: int = 0
+    uuid: str = Field(default_factory=new_uuid)
+    instance_uuid: str
+    migration_type: str  # live-migration | migration | resize | evacuation
+    status: str
+    source_compute: str | None = None
+    source_node: str | None = None
+    dest_compute: str | None = None
+    dest_node: str | None = None
+    dest_host: str | None = None
+    old_instance_type_id: str | None = None
+    new_instance_type_id: str | None = None
+    user_id: str | None = None
+    project_id: str | None = None
+    request_id: str | None = None
+    hidden: bool = False
+    memory_total_bytes: int | None = None
+    memory_processed_bytes: int | None = None
+    memory_remaining_bytes: int | None = None
+    disk_total_bytes: int | None = None
+    disk_processed_bytes: int | None = None
+    disk_remaining_bytes: int | None = None
+    created_at: str = Field(default_factory=utcnow)
+    updated_at: str = Field(default_factory=utcnow)
+
+
 class FlowRun(BaseModel):
     """The engine's private record of one action: where its flow is and who runs it."""
 

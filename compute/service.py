@@ -39,6 +39,18 @@ RESET_STATE = "resetState"
 CHANGE_PASSWORD = "changePassword"
 INJECT_NETWORK_INFO = "injectNetworkInfo"
 RESET_NETWORK = "resetNetwork"
+CREATE_BACKUP = "createBackup"
+
+BACKUP_VM_STATES = (VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED)
+# Properties a backup sets itself (nova/compute/utils.py create_image); metadata may not override them.
+BACKUP_RESERVED_PROPERTIES = frozenset(
+    {"image_type", "backup_type", "instance_uuid", "user_id", "instance_owner", "image_location",
+     "image_state", "owner_id", "base_image_ref"})
+# Never inherited from the server's image ([DEFAULT] non_inheritable_image_properties and friends).
+NON_INHERITABLE_PROPERTIES = frozenset(
+    {"cache_in_nova", "bittorrent", "cinder_encryption_key_id", "cinder_encryption_key_deletion_policy",
+     "img_signature", "img_signature_hash_method", "img_signature_key_type",
+     "img_signature_certificate_uuid"})
 
 
 def check_instance_state(
@@ -143,6 +155,8 @@ class ComputeService:
         *,
         flow: str | None = None,
         params: dict[str, Any] | None = None,
+        also: Callable[[Any], None] | None = None,
+        undo: Callable[[], None] | None = None,
     ) -> Instance:
         action = InstanceAction(
             request_id=ctx.request_id, action=action_name, instance_uuid=instance_id,
@@ -160,14 +174,18 @@ class ComputeService:
             before.update(new_task_state=inst.task_state)
 
         inst = self.store.update_instance(
-            instance_id, mutate, action=action, run=run, due_in=self.settings.engine.start_grace_seconds)
-        self._enqueue_or_undo(action, before)
+            instance_id, mutate, action=action, run=run, due_in=self.settings.engine.start_grace_seconds,
+            also=also)
+        self._enqueue_or_undo(action, before, undo)
         return inst
 
-    def _enqueue_or_undo(self, action: InstanceAction, before: dict[str, Any]) -> None:
+    def _enqueue_or_undo(self, action: InstanceAction, before: dict[str, Any],
+                         undo: Callable[[], None] | None) -> None:
         try:
             self.enqueuer.enqueue(action.request_id, 0)
         except errors.QueueUnavailable:
+            if undo is not None:
+                undo()
             def restore(inst: Instance) -> None:
                 if inst.task_state == before["new_task_state"]:
                     inst.vm_state = before["vm_state"]
@@ -257,6 +275,42 @@ class ComputeService:
             raise errors.Invalid("The requested availability zone is not available")
         return zone or None, host
 
+    def create_backup(
+        self,
+        ctx: RequestContext,
+        instance: Instance,
+        *,
+        name: str,
+        backup_type: str,
+        rotation: int,
+        metadata: dict[str, str] | None = None,
+    ) -> Image:
+        """Record the image (queued) with the state change, so it exists when the 202 is sent."""
+        metadata = metadata or {}
+        reserved = sorted(set(metadata) & BACKUP_RESERVED_PROPERTIES)
+        if reserved:
+            raise errors.Invalid(f"Backup metadata may not set the properties the backup sets itself: "
+                                 f"{', '.join(reserved)}")
+        if instance.volume_backed:
+            raise errors.Invalid("Backup is not supported for volume-backed instances.")
+        base = self.store.get_image(instance.image_id) if instance.image_id else None
+        image = backup_image_record(ctx, instance, base, name, backup_type, metadata)
+
+        def mutate(inst: Instance) -> None:
+            check_instance_lock(ctx, inst)
+            check_instance_state(inst, "backup", vm_states=BACKUP_VM_STATES)
+            if not inst.launched_at:
+                raise errors.InstanceInvalidState("backup", inst.id, "launched_at", None)
+            inst.task_state = TaskState.IMAGE_BACKUP
+
+        self._start_action(
+            ctx, instance.id, CREATE_BACKUP, mutate, flow="create_backup",
+            params={"image_id": image.id, "backup_type": backup_type, "rotation": rotation},
+            also=lambda pipe: self.store.put_image(image, pipe),
+            undo=lambda: self.store.delete_image(image.id),
+        )
+        return image
+
     def delete_server(self, ctx: RequestContext, instance: Instance) -> Instance | None:
         """Idempotent: deleting a server that is already being deleted records nothing new."""
         if instance.task_state == TaskState.DELETING:
@@ -271,13 +325,33 @@ class ComputeService:
         return self._start_action(ctx, instance.id, DELETE, mutate, flow="delete")
 
 
+def backup_image_record(ctx: RequestContext, instance: Instance, base: Image | None, name: str,
+                        backup_type: str, metadata: dict[str, str]) -> Image:
+    """The queued image of a backup, with the properties Nova's ``create_image`` gives it.
+
+    It inherits the server's original image (min_ram, min_disk, properties less the
+    non-inheritable ones), then gets instance_uuid, user_id, image_type, the caller's
+    metadata and, last, backup_type.
+    """
+    properties = {
+        k: v for k, v in (base.properties if base else {}).items()
+        if k not in NON_INHERITABLE_PROPERTIES and not k.startswith("os_glance")
+    }
+    properties.update({"instance_uuid": instance.id, "user_id": ctx.user_id or "", "image_type": "backup"})
+    properties.update(metadata)
+    properties["backup_type"] = backup_type
+    visibility = "private"
+    if ctx.project_id != instance.project_id:
+        visibility = "shared"
+        properties["instance_owner"] = instance.project_id
+    return Image(name=name, status="queued", owner=ctx.project_id, visibility=visibility,
+                 min_ram=base.min_ram if base else 0, min_disk=base.min_disk if base else 0,
+                 progress=0, properties=properties)
+
+
 def name_matches(pattern: str, name: str) -> bool:
     """Nova treats the ``name`` filter as a regular expression; an invalid one matches literally."""
     try:
         return re.search(pattern, name) is not None
     except re.error:
         return pattern in name
-
-
-def now_iso() -> str:
-    return utcnow()

@@ -24,6 +24,7 @@ from compute.models import (
     Image,
     Instance,
     InstanceAction,
+    Migration,
     utcnow,
 )
 from compute.states import check_task_transition
@@ -86,11 +87,13 @@ class Store:
         action: InstanceAction | None = None,
         run: FlowRun | None = None,
         due_in: float = 0.0,
+        also: Callable[[Any], None] | None = None,
     ) -> Instance:
         """Compare-and-set: ``mutate`` sees the current record and may raise to abort.
 
         An action record (and its flow run) passed here is written in the same MULTI,
-        so a caller never sees a state change without the action that explains it.
+        so a caller never sees a state change without the action that explains it;
+        ``also(pipe)`` queues further writes into that MULTI (e.g. a backup's image).
         """
         key = self.k("instance", instance_id)
         seq = self.next_seq() if action is not None else 0
@@ -109,6 +112,8 @@ class Store:
                 self._queue_action_and_run(pipe, action, run, due_in, seq)
             elif action is not None:
                 self._queue_action(pipe, action, seq)
+            if also is not None:
+                also(pipe)
             return inst
 
         return self._transaction(body, key)
@@ -225,11 +230,57 @@ class Store:
         ids = self.r.smembers(self.k("flavors"))
         return self._load_many(Flavor, (self.k("flavor", i) for i in ids))
 
-    def put_image(self, image: Image) -> None:
-        pipe = self.r.pipeline(transaction=True)
+    def put_image(self, image: Image, pipe: Any = None) -> None:
+        """Write an image record; with ``pipe`` it joins the caller's MULTI."""
+        own = pipe is None
+        pipe = self.r.pipeline(transaction=True) if own else pipe
         pipe.set(self.k("image", image.id), image.model_dump_json())
         pipe.zadd(self.k("images"), {image.id: iso_to_epoch(image.created_at)})
-        pipe.execute()
+        if own:
+            pipe.execute()
+
+    def update_image(self, image_id: str, mutate: Callable[[Image], None]) -> Image | None:
+        """Compare-and-set on one image; None when it no longer exists."""
+        key = self.k("image", image_id)
+
+        def body(pipe: Any) -> Image | None:
+            image = self._load(Image, key, pipe)
+            pipe.multi()
+            if image is None:
+                return None
+            mutate(image)
+            image.updated_at = utcnow()
+            pipe.set(key, image.model_dump_json())
+            return image
+
+        return self._transaction(body, key)
+
+    def _backups_key(self, instance_id: str, backup_type: str) -> str:
+        return self.k("instance", instance_id, "backups", backup_type)
+
+    def add_backup(self, instance_id: str, backup_type: str, image: Image) -> None:
+        """Enter an uploaded backup in its (server, backup_type) rotation set, ordered by creation."""
+        self.r.zadd(self._backups_key(instance_id, backup_type), {image.id: iso_to_epoch(image.created_at)})
+
+    def rotate_backups(self, instance_id: str, backup_type: str, rotation: int) -> list[str]:
+        """Delete every backup past the ``rotation`` newest, in one transaction.
+
+        Two rotations of the same (server, backup_type) serialize on the WATCH of the
+        set, so together they never leave more than ``rotation`` nor delete a newer one.
+        """
+        index = self._backups_key(instance_id, backup_type)
+
+        def body(pipe: Any) -> list[str]:
+            newest_first = pipe.zrevrange(index, 0, -1)
+            doomed = newest_first[rotation:]
+            pipe.multi()
+            for image_id in doomed:
+                pipe.zrem(index, image_id)
+                pipe.delete(self.k("image", image_id))
+                pipe.zrem(self.k("images"), image_id)
+            return list(doomed)
+
+        return self._transaction(body, index)
 
     def get_image(self, image_id: str) -> Image | None:
         return self._load(Image, self.k("image", image_id))
@@ -239,10 +290,54 @@ class Store:
         return self._load_many(Image, (self.k("image", i) for i in ids))
 
     def delete_image(self, image_id: str) -> bool:
+        image = self.get_image(image_id)
         pipe = self.r.pipeline(transaction=True)
         pipe.delete(self.k("image", image_id))
         pipe.zrem(self.k("images"), image_id)
+        if image is not None and image.properties.get("image_type") == "backup":
+            pipe.zrem(self._backups_key(image.properties.get("instance_uuid", ""),
+                                        image.properties.get("backup_type", "")), image_id)
         return bool(pipe.execute()[0])
+
+    # ---- migrations ---------------------------------------------------------------------
+    def create_migration(self, migration: Migration) -> Migration:
+        migration.id = int(self.r.incr(self.k("seq", "migration")))
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self.k("migration", str(migration.id)), migration.model_dump_json())
+        pipe.zadd(self.k("migrations"), {str(migration.id): migration.id})
+        pipe.zadd(self.k("instance", migration.instance_uuid, "migrations"), {str(migration.id): migration.id})
+        pipe.set(self.k("migration-uuid", migration.uuid), migration.id)
+        pipe.execute()
+        return migration
+
+    def get_migration(self, migration_id: int | str) -> Migration | None:
+        return self._load(Migration, self.k("migration", str(migration_id)))
+
+    def get_migration_by_uuid(self, migration_uuid: str) -> Migration | None:
+        migration_id = self.r.get(self.k("migration-uuid", migration_uuid))
+        return None if migration_id is None else self.get_migration(migration_id)
+
+    def list_migrations(self, instance_uuid: str | None = None) -> list[Migration]:
+        """Newest first (created_at desc, id desc in Nova)."""
+        index = self.k("migrations") if instance_uuid is None else self.k("instance", instance_uuid, "migrations")
+        ids = self.r.zrevrange(index, 0, -1)
+        return self._load_many(Migration, (self.k("migration", i) for i in ids))
+
+    def update_migration(self, migration_id: int | str, mutate: Callable[[Migration], None]) -> Migration:
+        """Compare-and-set on one migration record; ``mutate`` may raise to abort."""
+        key = self.k("migration", str(migration_id))
+
+        def body(pipe: Any) -> Migration:
+            migration = self._load(Migration, key, pipe)
+            if migration is None:
+                raise errors.NotFound(f"Migration {migration_id} could not be found.")
+            mutate(migration)
+            migration.updated_at = utcnow()
+            pipe.multi()
+            pipe.set(key, migration.model_dump_json())
+            return migration
+
+        return self._transaction(body, key)
 
     # ---- instance actions and events -------------------------------------------------------
     def _queue_action(self, pipe: Any, action: InstanceAction, seq: int) -> None:

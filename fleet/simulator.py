@@ -122,6 +122,12 @@ class SimulatedFleet:
     def reset_network(self, op_id: str, host: str, instance: Instance) -> None:
         self._start(op_id, "reset_network", host)
 
+    def snapshot(self, op_id: str, host: str, instance: Instance) -> None:
+        disk_gb = instance.flavor.disk + instance.flavor.ephemeral
+        # A sparse guest image: about 2% of the virtual disk, at least 1 MiB.
+        size = max(1 << 20, disk_gb * (1 << 30) // 50)
+        self._start(op_id, "snapshot", host, size_gb=disk_gb, details={"size": size})
+
     def poll(self, op_id: str) -> OperationStatus:
         raw = self.store.r.get(self.store.k("fleet", "op", op_id))
         if raw is None:

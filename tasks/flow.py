@@ -119,6 +119,20 @@ class Flow:
         raise NotImplementedError
 
 
+def event_key(steps: list[Step], index: int) -> str | None:
+    """Consecutive steps with the same event name share one event, keyed by the first of them.
+
+    So a snapshot that is begun, polled and rotated in three steps still shows as Nova's
+    single ``compute_backup_instance`` event.
+    """
+    if index >= len(steps) or steps[index].event is None:
+        return None
+    first = index
+    while first > 0 and steps[first - 1].event == steps[index].event:
+        first -= 1
+    return f"{first:03d}:{steps[index].event}"
+
+
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -167,7 +181,7 @@ class FlowRunner:
             self._abort_open_step(fc, steps, owner, run.abort_reason)
             self._fail(fc, steps, owner, run.abort_reason)
         while run.phase == "forward" and run.cursor < len(steps):
-            outcome = self._forward_step(fc, steps[run.cursor], owner)
+            outcome = self._forward_step(fc, steps, owner)
             if isinstance(outcome, Wait):
                 return self._wait(run, owner, outcome)
             if isinstance(outcome, Failed):
@@ -177,9 +191,10 @@ class FlowRunner:
         self._commit(run, owner, due_in=None, status="done", action_update={"finish_time": utcnow()})
         return "done"
 
-    def _forward_step(self, fc: FlowContext, step: Step, owner: str) -> Wait | Failed | None:
+    def _forward_step(self, fc: FlowContext, steps: list[Step], owner: str) -> Wait | Failed | None:
         run = fc.run
-        key = self._event_key(run, step)
+        step = steps[run.cursor]
+        key = event_key(steps, run.cursor)
         event = self.store.get_event(run.request_id, key) if key else None
         if key and event is None:
             event = ActionEvent(key=key, event=step.event or "", host=self._host_of(step, fc))
@@ -201,16 +216,11 @@ class FlowRunner:
             return outcome
         run.cursor += 1
         finished = []
-        if event is not None:
+        if event is not None and event_key(steps, run.cursor) != key:
             event.finish_time, event.result = utcnow(), "Success"
             finished.append(event)
         self._commit(run, owner, events=finished)
         return None
-
-    def _event_key(self, run: FlowRun, step: Step) -> str | None:
-        if step.event is None:
-            return None
-        return f"{run.cursor:03d}:{step.event}"
 
     def _host_of(self, step: Step, fc: FlowContext) -> str | None:
         try:
@@ -235,7 +245,7 @@ class FlowRunner:
         run = fc.run
         if run.cursor >= len(steps):
             return
-        key = self._event_key(run, steps[run.cursor])
+        key = event_key(steps, run.cursor)
         event = self.store.get_event(run.request_id, key) if key else None
         if event is not None and event.finish_time is None:
             event.finish_time, event.result, event.details = utcnow(), "Error", reason

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from tasks.change_password import ChangePasswordFlow
+from tasks.create_backup import CreateBackupFlow
 from tasks.create_server import CreateServerFlow
 from tasks.delete_server import DeleteServerFlow
 from tasks.flow import Flow
@@ -12,6 +13,6 @@ from tasks.reset_network import ResetNetworkFlow
 def all_flows() -> dict[str, Flow]:
     flows: list[Flow] = [
         CreateServerFlow(), DeleteServerFlow(), ChangePasswordFlow(), InjectNetworkInfoFlow(),
-        ResetNetworkFlow(),
+        ResetNetworkFlow(), CreateBackupFlow(),
     ]
     return {f.name: f for f in flows}

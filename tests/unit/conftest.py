@@ -29,6 +29,10 @@ def admin_ctx() -> RequestContext:
     return RequestContext("admin", "admin", ["admin", "member", "reader"])
 
 
+class SimulatedCrash(BaseException):
+    """Escapes the runner's error handling, like a process dying mid-step."""
+
+
 @dataclass
 class InlineQueue:
     """compute.queue.Enqueuer whose messages a test delivers, moving the fleet clock to their due time."""

@@ -7,11 +7,7 @@ import pytest
 
 from compute import errors
 from compute.states import VmState
-from tests.unit.conftest import Engine, demo_ctx
-
-
-class SimulatedCrash(BaseException):
-    """Escapes the runner's error handling, like a process dying mid-step."""
+from tests.unit.conftest import Engine, SimulatedCrash, demo_ctx
 
 
 def crash_once_after(engine: Engine, method: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,95 @@
+"""createBackup: snapshot, upload, rotate (nova/compute/manager.py ``backup_instance``).
+
+task_state image_backup -> image_pending_upload -> image_uploading -> None; the image goes
+queued -> saving -> active. All three steps form Nova's one ``compute_backup_instance`` event.
+On failure before the upload finished, the image is deleted and task_state cleared; vm_state
+never changes. Rotation keeps the ``rotation`` newest backups of this (server, backup_type),
+the new one included, so rotation 0 deletes them all.
+"""
+from __future__ import annotations
+
+from compute.driver import OperationStatus
+from compute.models import FlowRun, Image, Instance
+from compute.states import TaskState
+from tasks.flow import Flow, FlowContext, Step, StepFailed, Wait
+from tasks.instance_steps import DriverOperation
+
+_IMAGE_TASKS = (TaskState.IMAGE_BACKUP, TaskState.IMAGE_PENDING_UPLOAD, TaskState.IMAGE_UPLOADING)
+EVENT = "compute_backup_instance"
+
+
+def move_task_state(fc: FlowContext, expected: tuple[str, ...], new: str | None) -> None:
+    """Move task_state only from the states this backup put there (a rerun finds it moved)."""
+    def move(i: Instance) -> None:
+        if i.task_state in expected:
+            i.task_state = new
+
+    fc.store.update_instance(fc.run.instance_uuid, move)
+
+
+class ClearTaskStateOnRevert(Step):
+    def execute(self, fc: FlowContext) -> None:
+        return None
+
+    def revert(self, fc: FlowContext) -> None:
+        image = fc.store.get_image(fc.params["image_id"])
+        if image is None or image.status != "active":
+            move_task_state(fc, _IMAGE_TASKS, None)
+
+
+class BeginSnapshot(Step):
+    event = EVENT
+
+    def execute(self, fc: FlowContext) -> None:
+        def saving(image: Image) -> None:
+            image.status = "saving"
+
+        if fc.store.update_image(fc.params["image_id"], saving) is None:
+            raise StepFailed(f"Image {fc.params['image_id']} was deleted before the snapshot started")
+        move_task_state(fc, (TaskState.IMAGE_BACKUP,), TaskState.IMAGE_PENDING_UPLOAD)
+
+    def revert(self, fc: FlowContext) -> None:
+        """delete_image_on_error: an image that never became active is removed."""
+        image = fc.store.get_image(fc.params["image_id"])
+        if image is not None and image.status != "active":
+            fc.store.delete_image(image.id)
+
+
+class UploadSnapshot(DriverOperation):
+    event = EVENT
+    operation = "snapshot"
+
+    def execute(self, fc: FlowContext) -> Wait | None:
+        move_task_state(fc, (TaskState.IMAGE_PENDING_UPLOAD,), TaskState.IMAGE_UPLOADING)
+        return super().execute(fc)
+
+    def on_done(self, fc: FlowContext, status: OperationStatus) -> None:
+        def activate(image: Image) -> None:
+            image.status = "active"
+            image.progress = 100
+            image.size = int(status.details.get("size", 0))
+
+        image = fc.store.update_image(fc.params["image_id"], activate)
+        if image is None:
+            raise StepFailed(f"Image {fc.params['image_id']} was deleted during the upload")
+        fc.store.add_backup(fc.run.instance_uuid, fc.params["backup_type"], image)
+        move_task_state(fc, (TaskState.IMAGE_UPLOADING,), None)
+
+    def revert(self, fc: FlowContext) -> None:
+        super().revert(fc)
+        BeginSnapshot().revert(fc)
+
+
+class RotateBackups(Step):
+    event = EVENT
+
+    def execute(self, fc: FlowContext) -> None:
+        fc.values["rotated_out"] = fc.store.rotate_backups(
+            fc.run.instance_uuid, fc.params["backup_type"], int(fc.params["rotation"]))
+
+
+class CreateBackupFlow(Flow):
+    name = "create_backup"
+
+    def steps(self, run: FlowRun) -> list[Step]:
+        return [ClearTaskStateOnRevert(), BeginSnapshot(), UploadSnapshot(), RotateBackups()]

@@ -1,0 +1,87 @@
+"""A running `compute-actions dev` (one process, embedded store and broker) for the real clients."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE_ID = "70a599e0-31e7-49b7-b260-868f441e862b"
+
+
+@dataclass
+class DevServer:
+    endpoint: str
+    log: Path
+    clouds_yaml: Path
+
+    def openstack(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the real `openstack` CLI against the server, through a clouds.yaml entry."""
+        exe = shutil.which("openstack", path=str(Path(sys.executable).parent)) or shutil.which("openstack")
+        assert exe, "the openstack CLI is a test dependency (python-openstackclient)"
+        env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(self.clouds_yaml))
+        return subprocess.run([exe, "--os-cloud", "compute-actions", *args], capture_output=True, text=True,
+                              env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, message: str, interval: float = 0.2):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s: {message}")
+
+
+@pytest.fixture(scope="session")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    workdir = tmp_path_factory.mktemp("dev")
+    port = free_port()
+    log = workdir / "dev.log"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COMPUTE_ACTIONS_FLEET__DURATION_SCALE="0.2",
+               COMPUTE_ACTIONS_ENGINE__POLL_INTERVAL_SECONDS="0.2")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "dev", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}/v2.1"
+
+    def answering() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"compute-actions dev exited:\n{log.read_text()}")
+        try:
+            return requests.get(endpoint + "/", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(answering, 90, "compute-actions dev to answer")
+        banner = log.read_text()
+        assert "NOT DURABLE" in banner and endpoint in banner and "admin:admin" in banner
+        clouds = workdir / "clouds.yaml"
+        clouds.write_text(banner.split("clouds.yaml entry", 1)[1].split("\n\n", 1)[1])
+        yield DevServer(endpoint=endpoint, log=log, clouds_yaml=clouds)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

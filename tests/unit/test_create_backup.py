@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from compute import errors
+from compute.states import TaskState, VmState
+from tasks.create_backup import RotateBackups
+from tests.unit.conftest import Engine, SimulatedCrash, admin_ctx, demo_ctx
+
+
+def backup(engine: Engine, inst, rotation: int, name: str = "b", backup_type: str = "daily", **kw):  # noqa: ANN001, ANN201
+    ctx = kw.pop("ctx", None) or demo_ctx()
+    image = engine.service.create_backup(ctx, inst, name=name, backup_type=backup_type, rotation=rotation, **kw)
+    return ctx, image
+
+
+def backups_of(engine: Engine, inst, backup_type: str = "daily") -> list[str]:  # noqa: ANN001
+    return [i.name for i in engine.store.list_images()
+            if i.properties.get("instance_uuid") == inst.id and i.properties.get("backup_type") == backup_type]
+
+
+def test_backup__image_is_queued_at_accept_and_active_at_the_end(engine: Engine) -> None:
+    inst = engine.boot()
+    ctx, image = backup(engine, inst, rotation=2, metadata={"purpose": "nightly"})
+    queued = engine.store.get_image(image.id)
+    assert queued.status == "queued"
+    assert engine.store.get_instance(inst.id).task_state == TaskState.IMAGE_BACKUP
+    engine.drain()
+    done = engine.store.get_image(image.id)
+    assert done.status == "active" and done.size > 0
+    assert done.properties == {"os_distro": "cirros", "hw_disk_bus": "virtio", "instance_uuid": inst.id,
+                               "user_id": "demo", "image_type": "backup", "purpose": "nightly",
+                               "backup_type": "daily"}
+    assert done.visibility == "private" and done.owner == "demo"
+    after = engine.store.get_instance(inst.id)
+    assert (after.vm_state, after.task_state) == (VmState.ACTIVE, None)
+    [event] = engine.store.list_events(ctx.request_id)
+    assert (event.event, event.result) == ("compute_backup_instance", "Success")
+    assert engine.store.get_action(ctx.request_id).action == "createBackup"
+
+
+def test_backup__three_with_rotation_two_keep_the_two_newest(engine: Engine) -> None:
+    inst = engine.boot()
+    for name in ("first", "second", "third"):
+        backup(engine, inst, rotation=2, name=name)
+        engine.drain()
+    assert sorted(backups_of(engine, inst)) == ["second", "third"]
+
+
+def test_backup__rotation_zero_deletes_every_backup_of_that_type(engine: Engine) -> None:
+    inst = engine.boot()
+    backup(engine, inst, rotation=5, name="old")
+    engine.drain()
+    backup(engine, inst, rotation=1, name="weekly", backup_type="weekly")
+    engine.drain()
+    backup(engine, inst, rotation=0, name="new")
+    engine.drain()
+    assert backups_of(engine, inst) == []
+    assert backups_of(engine, inst, "weekly") == ["weekly"]
+
+
+def test_backup__snapshot_failure_removes_the_image_and_restores_the_state(engine: Engine) -> None:
+    inst = engine.boot()
+    engine.fleet.add_fault("snapshot", mode="fail", message="qemu-img convert failed")
+    ctx, image = backup(engine, inst, rotation=1)
+    engine.drain()
+    assert engine.store.get_image(image.id) is None
+    after = engine.store.get_instance(inst.id)
+    assert (after.vm_state, after.task_state) == (VmState.ACTIVE, None)
+    [event] = engine.store.list_events(ctx.request_id)
+    assert (event.result, event.details) == ("Error", "qemu-img convert failed")
+    assert engine.store.get_action(ctx.request_id).message == "Error"
+
+
+def test_backup__rotations_interleaved_by_a_crash_keep_only_the_newest(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """b is uploaded, its worker dies before rotating; c runs whole; b's rotation resumes last."""
+    inst = engine.boot()
+    backup(engine, inst, rotation=1, name="a")
+    engine.drain()
+    original = RotateBackups.execute
+
+    def die_once(self, fc):  # noqa: ANN001, ANN202
+        monkeypatch.setattr(RotateBackups, "execute", original)
+        raise SimulatedCrash("killed before rotation")
+
+    monkeypatch.setattr(RotateBackups, "execute", die_once)
+    b_ctx, _ = backup(engine, inst, rotation=1, name="b")
+    with pytest.raises(SimulatedCrash):
+        engine.drain()
+    assert engine.store.get_instance(inst.id).task_state is None
+    backup(engine, inst, rotation=1, name="c")
+    engine.drain()
+    assert engine.reaper.sweep(now=time.time() + 3600) == [b_ctx.request_id]
+    engine.drain()
+    assert backups_of(engine, inst) == ["c"]
+    assert engine.store.get_run(b_ctx.request_id).status == "done"
+
+
+def test_backup__reserved_properties_and_volume_backed_are_400(engine: Engine) -> None:
+    inst = engine.boot()
+    with pytest.raises(errors.Invalid, match="image_type"):
+        backup(engine, inst, rotation=1, metadata={"image_type": "snapshot"})
+    engine.store.update_instance(inst.id, lambda i: setattr(i, "volume_backed", True))
+    with pytest.raises(errors.Invalid, match="volume-backed"):
+        backup(engine, engine.store.get_instance(inst.id), rotation=1)
+    assert engine.store.list_actions(inst.id)[0].action == "create"
+
+
+def test_backup__locked_server_is_409_for_owner_not_admin(engine: Engine) -> None:
+    inst = engine.boot()
+    engine.store.update_instance(inst.id, lambda i: setattr(i, "locked", True))
+    with pytest.raises(errors.InstanceIsLocked):
+        backup(engine, inst, rotation=1)
+    assert [i.name for i in engine.store.list_images()] == ["cirros-0.6.2-x86_64-disk"]
+    _, image = backup(engine, inst, rotation=1, ctx=admin_ctx())
+    engine.drain()
+    shared = engine.store.get_image(image.id)
+    assert shared.visibility == "shared" and shared.properties["instance_owner"] == "demo"
