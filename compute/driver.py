@@ -38,6 +38,40 @@ class HypervisorDriver(Protocol):
     def snapshot(self, op_id: str, host: str, instance: Instance) -> None:
         """Snapshot and upload the server's disk; poll() details carry ``size`` in bytes when done."""
 
+    # ---- moves between hosts (live and cold migration) ------------------------------------
+    def check_can_live_migrate_destination(self, dest: str, instance: Instance, block_migration: bool) -> None:
+        """Raise DriverError when ``dest`` cannot take the server; quick, no op id."""
+
+    def check_can_live_migrate_source(self, source: str, dest: str, instance: Instance,
+                                      block_migration: bool) -> None:
+        """Raise DriverError when the source cannot send the server to ``dest``."""
+
+    def pre_live_migration(self, op_id: str, dest: str, instance: Instance) -> None: ...
+
+    def live_migration(self, op_id: str, source: str, dest: str, instance: Instance,
+                       block_migration: bool) -> None:
+        """Start the copy; poll() details carry memory_* and disk_* total/processed/remaining bytes."""
+
+    def live_migration_force_complete(self, op_id: str) -> None:
+        """Pause the guest so the copy converges now (Nova: libvirt post-copy or pause)."""
+
+    def post_live_migration_at_destination(self, op_id: str, dest: str, instance: Instance) -> None: ...
+
+    def rollback_live_migration_at_destination(self, op_id: str, dest: str, instance: Instance) -> None: ...
+
+    def prep_resize(self, dest: str, instance: Instance) -> None:
+        """Raise DriverError when ``dest`` cannot receive a cold migration; quick, no op id."""
+
+    def migrate_disk_and_power_off(self, op_id: str, source: str, dest: str, instance: Instance) -> None: ...
+
+    def finish_migration(self, op_id: str, dest: str, instance: Instance) -> None: ...
+
+    def confirm_migration(self, op_id: str, source: str, instance: Instance) -> None:
+        """Destroy what is left on the source after a confirmed cold migration."""
+
+    def finish_revert_migration(self, op_id: str, source: str, dest: str, instance: Instance) -> None: ...
+
+    # ---- polling ------------------------------------------------------------------------------
     def poll(self, op_id: str) -> OperationStatus: ...
 
     def cancel(self, op_id: str) -> None: ...

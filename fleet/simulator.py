@@ -128,6 +128,70 @@ class SimulatedFleet:
         size = max(1 << 20, disk_gb * (1 << 30) // 50)
         self._start(op_id, "snapshot", host, size_gb=disk_gb, details={"size": size})
 
+    def _check(self, operation: str, host: str) -> None:
+        """A synchronous check: fails when the host is unknown or down, or a fault rule says so."""
+        host_rec = self.store.get_host(host)
+        if host_rec is None:
+            raise errors.DriverError(f"Compute host {host} could not be found.")
+        if not host_rec.up:
+            raise errors.DriverError(f"Compute host {host} is not responding")
+        fault = self._matching_fault(operation, host)
+        if fault and fault["mode"] == "stall":
+            time.sleep(fault["seconds"])
+        elif fault:
+            raise errors.DriverError(fault["message"])
+
+    def check_can_live_migrate_destination(self, dest: str, instance: Instance, block_migration: bool) -> None:
+        self._check("check_can_live_migrate_destination", dest)
+
+    def check_can_live_migrate_source(self, source: str, dest: str, instance: Instance,
+                                      block_migration: bool) -> None:
+        self._check("check_can_live_migrate_source", source)
+
+    def pre_live_migration(self, op_id: str, dest: str, instance: Instance) -> None:
+        self._start(op_id, "pre_live_migration", dest)
+
+    def live_migration(self, op_id: str, source: str, dest: str, instance: Instance,
+                       block_migration: bool) -> None:
+        disk_gb = instance.flavor.disk + instance.flavor.ephemeral if block_migration else 0
+        ram_gb = max(1, instance.flavor.ram // 1024)
+        details = {"memory_total_bytes": instance.flavor.ram * (1 << 20), "disk_total_bytes": disk_gb * (1 << 30)}
+        self._start(op_id, "live_migration", source, size_gb=ram_gb + disk_gb, details=details)
+
+    def live_migration_force_complete(self, op_id: str) -> None:
+        self._update_op(op_id, force_complete=True)
+
+    def post_live_migration_at_destination(self, op_id: str, dest: str, instance: Instance) -> None:
+        self._start(op_id, "post_live_migration_at_destination", dest)
+
+    def rollback_live_migration_at_destination(self, op_id: str, dest: str, instance: Instance) -> None:
+        self._start(op_id, "rollback_live_migration_at_destination", dest)
+
+    def prep_resize(self, dest: str, instance: Instance) -> None:
+        self._check("prep_resize", dest)
+
+    def migrate_disk_and_power_off(self, op_id: str, source: str, dest: str, instance: Instance) -> None:
+        disk_gb = instance.flavor.disk + instance.flavor.ephemeral
+        self._start(op_id, "cold_migration", source, size_gb=disk_gb,
+                    details={"disk_total_bytes": disk_gb * (1 << 30)})
+
+    def finish_migration(self, op_id: str, dest: str, instance: Instance) -> None:
+        self._start(op_id, "finish_migration", dest)
+
+    def confirm_migration(self, op_id: str, source: str, instance: Instance) -> None:
+        self._start(op_id, "confirm_migration", source)
+
+    def finish_revert_migration(self, op_id: str, source: str, dest: str, instance: Instance) -> None:
+        self._start(op_id, "finish_revert_migration", source)
+
+    def _update_op(self, op_id: str, **changes: Any) -> None:
+        key = self.store.k("fleet", "op", op_id)
+        raw = self.store.r.get(key)
+        if raw is not None:
+            op = json.loads(raw)
+            op.update(changes)
+            self.store.r.set(key, json.dumps(op))
+
     def poll(self, op_id: str) -> OperationStatus:
         raw = self.store.r.get(self.store.k("fleet", "op", op_id))
         if raw is None:
@@ -135,30 +199,43 @@ class SimulatedFleet:
         op = json.loads(raw)
         if op["cancelled"]:
             return OperationStatus(done=True, error="cancelled", progress=0, details=op["details"])
-        if op["outcome"] == "hang":
-            return OperationStatus(done=False, progress=0, details=op["details"])
+        forced = op.get("force_complete", False)
+        if op["outcome"] == "hang" and not forced:
+            return OperationStatus(done=False, progress=0, details=with_progress(op["details"], 0.0))
         elapsed = self.clock.now() - op["started_at"]
         duration = op["duration"]
-        progress = 100 if duration <= 0 else min(100, int(100 * elapsed / duration))
-        if elapsed < duration:
-            return OperationStatus(done=False, progress=progress, details=op["details"])
+        fraction = 1.0 if duration <= 0 or forced else min(1.0, elapsed / duration)
+        details = with_progress(op["details"], fraction)
+        if fraction < 1.0:
+            return OperationStatus(done=False, progress=int(100 * fraction), details=details)
         if op["outcome"] == "fail":
-            return OperationStatus(done=True, error=op["message"], progress=progress, details=op["details"])
-        return OperationStatus(done=True, progress=100, details=op["details"])
+            return OperationStatus(done=True, error=op["message"], progress=100, details=details)
+        return OperationStatus(done=True, progress=100, details=details)
 
     def cancel(self, op_id: str) -> None:
-        key = self.store.k("fleet", "op", op_id)
-        raw = self.store.r.get(key)
-        if raw is not None:
-            op = json.loads(raw)
-            op["cancelled"] = True
-            self.store.r.set(key, json.dumps(op))
+        self._update_op(op_id, cancelled=True)
 
-    def operation_count(self, operation: str) -> int:
-        """How many distinct operations of a kind were started (tests assert 'exactly once')."""
-        count = 0
+    def operations(self, operation: str) -> list[dict[str, Any]]:
+        """Every operation of a kind that was started, with its host (tests assert 'exactly once')."""
+        found = []
         for key in self.store.r.scan_iter(self.store.k("fleet", "op", "*")):
             raw = self.store.r.get(key)
             if raw and json.loads(raw)["operation"] == operation:
-                count += 1
-        return count
+                found.append(json.loads(raw))
+        return found
+
+    def operation_count(self, operation: str) -> int:
+        """How many distinct operations of a kind were started (tests assert 'exactly once')."""
+        return len(self.operations(operation))
+
+
+def with_progress(details: dict[str, Any], fraction: float) -> dict[str, Any]:
+    """Fill processed/remaining bytes for every ``*_total_bytes`` detail of an operation."""
+    filled = dict(details)
+    for key, total in details.items():
+        if key.endswith("_total_bytes"):
+            stem = key[: -len("_total_bytes")]
+            processed = int(total * fraction)
+            filled[f"{stem}_processed_bytes"] = processed
+            filled[f"{stem}_remaining_bytes"] = total - processed
+    return filled
