@@ -52,6 +52,14 @@ class SchedulerOptions(BaseModel):
     max_attempts: int = 3
 
 
+class LibvirtOptions(BaseModel):
+    """Nova's [libvirt] live-migration knobs, applied to the simulated fleet."""
+
+    # Seconds per GiB of RAM + disk to copy before the timeout action is taken; 0 disables.
+    live_migration_completion_timeout: int = 800
+    live_migration_timeout_action: Literal["abort", "force_complete"] = "abort"
+
+
 class EngineOptions(BaseModel):
     queue: str = "compute-actions"
     # A worker holding an action renews this lease at every step.
@@ -81,11 +89,16 @@ class Settings(BaseSettings):
     )
 
     host: str = "compute-actions"
+    # Seconds after which a resized (VERIFY_RESIZE) server is confirmed automatically; 0 = never.
+    resize_confirm_window: int = 0
+    # How often periodic tasks (auto-confirm) run in each worker.
+    periodic_interval_seconds: float = 60.0
     redis: RedisOptions = RedisOptions()
     api: ApiOptions = ApiOptions()
     oslo_policy: OsloPolicyOptions = OsloPolicyOptions()
     conductor: ConductorOptions = ConductorOptions()
     scheduler: SchedulerOptions = SchedulerOptions()
+    libvirt: LibvirtOptions = LibvirtOptions()
     engine: EngineOptions = EngineOptions()
     fleet: FleetOptions = FleetOptions()
 

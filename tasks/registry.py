@@ -1,18 +1,27 @@
-"""Every flow the engine can run, by the name the service layer stores on the run."""
+"""Every flow the engine can run, by the name the service layer stores on the run.
+
+Flows are found by importing every module of the tasks package, so a new action's flow
+is one new module.
+"""
 from __future__ import annotations
 
-from tasks.change_password import ChangePasswordFlow
-from tasks.create_backup import CreateBackupFlow
-from tasks.create_server import CreateServerFlow
-from tasks.delete_server import DeleteServerFlow
+import importlib
+import pkgutil
+
+import tasks
 from tasks.flow import Flow
-from tasks.inject_network_info import InjectNetworkInfoFlow
-from tasks.reset_network import ResetNetworkFlow
 
 
 def all_flows() -> dict[str, Flow]:
-    flows: list[Flow] = [
-        CreateServerFlow(), DeleteServerFlow(), ChangePasswordFlow(), InjectNetworkInfoFlow(),
-        ResetNetworkFlow(), CreateBackupFlow(),
-    ]
-    return {f.name: f for f in flows}
+    for info in pkgutil.iter_modules(tasks.__path__):
+        importlib.import_module(f"tasks.{info.name}")
+    flows: dict[str, Flow] = {}
+    pending = list(Flow.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "name" in vars(cls):
+            if cls.name in flows:
+                raise ValueError(f"two flows are named {cls.name!r}")
+            flows[cls.name] = cls()
+    return flows
