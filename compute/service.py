@@ -146,7 +146,7 @@ class ComputeService:
         return action, self.store.list_events(request_id)
 
     # ---- the generic write path ---------------------------------------------------------
-    def _start_action(
+    def start_action(
         self,
         ctx: RequestContext,
         instance_id: str,
@@ -202,21 +202,21 @@ class ComputeService:
             inst.vm_state = VmState.ACTIVE if state == "active" else VmState.ERROR
             inst.task_state = None
 
-        return self._start_action(ctx, instance.id, RESET_STATE, mutate)
+        return self.start_action(ctx, instance.id, RESET_STATE, mutate)
 
     def inject_network_info(self, ctx: RequestContext, instance: Instance) -> Instance:
         def guard(inst: Instance) -> None:
             check_instance_lock(ctx, inst)
             check_instance_host(inst, "inject_network_info")
 
-        return self._start_action(ctx, instance.id, INJECT_NETWORK_INFO, guard, flow="inject_network_info")
+        return self.start_action(ctx, instance.id, INJECT_NETWORK_INFO, guard, flow="inject_network_info")
 
     def reset_network(self, ctx: RequestContext, instance: Instance) -> Instance:
         def guard(inst: Instance) -> None:
             check_instance_lock(ctx, inst)
             check_instance_host(inst, "reset_network")
 
-        return self._start_action(ctx, instance.id, RESET_NETWORK, guard, flow="reset_network")
+        return self.start_action(ctx, instance.id, RESET_NETWORK, guard, flow="reset_network")
 
     def change_password(self, ctx: RequestContext, instance: Instance, password: str) -> Instance:
         def mutate(inst: Instance) -> None:
@@ -224,7 +224,7 @@ class ComputeService:
             check_instance_state(inst, "set_admin_password", vm_states=[VmState.ACTIVE])
             inst.task_state = TaskState.UPDATING_PASSWORD
 
-        return self._start_action(ctx, instance.id, CHANGE_PASSWORD, mutate, flow="change_password",
+        return self.start_action(ctx, instance.id, CHANGE_PASSWORD, mutate, flow="change_password",
                                   params={"admin_password": password})
 
     def create_server(
@@ -303,7 +303,7 @@ class ComputeService:
                 raise errors.InstanceInvalidState("backup", inst.id, "launched_at", None)
             inst.task_state = TaskState.IMAGE_BACKUP
 
-        self._start_action(
+        self.start_action(
             ctx, instance.id, CREATE_BACKUP, mutate, flow="create_backup",
             params={"image_id": image.id, "backup_type": backup_type, "rotation": rotation},
             also=lambda pipe: self.store.put_image(image, pipe),
@@ -322,7 +322,7 @@ class ComputeService:
                 raise errors.Conflict(f"Instance {inst.id} is already being deleted")
             inst.task_state = TaskState.DELETING
 
-        return self._start_action(ctx, instance.id, DELETE, mutate, flow="delete")
+        return self.start_action(ctx, instance.id, DELETE, mutate, flow="delete")
 
 
 def backup_image_record(ctx: RequestContext, instance: Instance, base: Image | None, name: str,

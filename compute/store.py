@@ -300,14 +300,17 @@ class Store:
         return bool(pipe.execute()[0])
 
     # ---- migrations ---------------------------------------------------------------------
-    def create_migration(self, migration: Migration) -> Migration:
+    def create_migration(self, migration: Migration, pipe: Any = None) -> Migration:
+        """Assign the next id and write the record; with ``pipe`` the write joins the caller's MULTI."""
         migration.id = int(self.r.incr(self.k("seq", "migration")))
-        pipe = self.r.pipeline(transaction=True)
+        own = pipe is None
+        pipe = self.r.pipeline(transaction=True) if own else pipe
         pipe.set(self.k("migration", str(migration.id)), migration.model_dump_json())
         pipe.zadd(self.k("migrations"), {str(migration.id): migration.id})
         pipe.zadd(self.k("instance", migration.instance_uuid, "migrations"), {str(migration.id): migration.id})
         pipe.set(self.k("migration-uuid", migration.uuid), migration.id)
-        pipe.execute()
+        if own:
+            pipe.execute()
         return migration
 
     def get_migration(self, migration_id: int | str) -> Migration | None:
