@@ -291,8 +291,6 @@ class ComputeService:
         if reserved:
             raise errors.Invalid(f"Backup metadata may not set the properties the backup sets itself: "
                                  f"{', '.join(reserved)}")
-        if instance.volume_backed:
-            raise errors.Invalid("Backup is not supported for volume-backed instances.")
         base = self.store.get_image(instance.image_id) if instance.image_id else None
         image = backup_image_record(ctx, instance, base, name, backup_type, metadata)
 
@@ -301,6 +299,8 @@ class ComputeService:
             check_instance_state(inst, "backup", vm_states=BACKUP_VM_STATES)
             if not inst.launched_at:
                 raise errors.InstanceInvalidState("backup", inst.id, "launched_at", None)
+            if inst.volume_backed:
+                raise errors.Invalid("Backup is not supported for volume-backed instances.")
             inst.task_state = TaskState.IMAGE_BACKUP
 
         self.start_action(
