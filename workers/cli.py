@@ -61,7 +61,7 @@ def build_dev_runtime(settings: Settings) -> Runtime:
     return build_runtime(settings, redis_client=client, broker_url="memory://")
 
 
-def run_dev(host: str, port: int, settings: Settings) -> None:
+def run_dev(host: str, port: int, settings: Settings, clouds_yaml_path: str | None = None) -> None:
     from werkzeug.serving import make_server
 
     from api.app import create_app
@@ -71,6 +71,9 @@ def run_dev(host: str, port: int, settings: Settings) -> None:
     server = make_server(host, port, app, threaded=True)
     endpoint = f"http://{host}:{server.server_port}/v2.1"
     reaper = ReaperThread(runtime.reaper, settings.engine.reaper_interval_seconds)
+    if clouds_yaml_path:
+        with open(clouds_yaml_path, "w", encoding="utf-8") as f:
+            f.write(clouds_yaml(endpoint))
     with embedded_worker(runtime):
         reaper.start()
         print(dev_banner(endpoint), flush=True)
@@ -130,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev = sub.add_parser("dev", help="API + worker + embedded broker/store + sample fleet, one process")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8774)
+    dev.add_argument("--clouds-yaml", metavar="PATH", help="also write the clouds.yaml entry to PATH")
     api = sub.add_parser("api", help="the API under gunicorn (needs Redis)")
     api.add_argument("--bind", default="127.0.0.1:8774")
     api.add_argument("--workers", type=int, default=2)
@@ -140,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     if args.command == "dev":
-        run_dev(args.host, args.port, settings)
+        run_dev(args.host, args.port, settings, args.clouds_yaml)
     elif args.command == "api":
         run_api(args.bind, args.workers, settings)
     elif args.command == "worker":

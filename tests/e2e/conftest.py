@@ -55,10 +55,12 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     workdir = tmp_path_factory.mktemp("dev")
     port = free_port()
     log = workdir / "dev.log"
+    clouds = workdir / "clouds.yaml"
     env = dict(os.environ, PYTHONPATH=str(ROOT), COMPUTE_ACTIONS_FLEET__DURATION_SCALE="0.2",
                COMPUTE_ACTIONS_ENGINE__POLL_INTERVAL_SECONDS="0.2")
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "dev", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "dev", "--port", str(port),
+                                 "--clouds-yaml", str(clouds)],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}/v2.1"
@@ -75,8 +77,6 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         wait_for(answering, 90, "compute-actions dev to answer")
         banner = log.read_text()
         assert "NOT DURABLE" in banner and endpoint in banner and "admin:admin" in banner
-        clouds = workdir / "clouds.yaml"
-        clouds.write_text(banner.split("clouds.yaml entry", 1)[1].split("\n\n", 1)[1])
         yield DevServer(endpoint=endpoint, log=log, clouds_yaml=clouds)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
