@@ -8,7 +8,8 @@ stay public and a 401 is answered here, as a Nova fault body.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from werkzeug.datastructures import Headers
 

@@ -63,6 +63,9 @@ API_RULES: dict[str, tuple[str, str]] = {
     "os_compute_api:os-hypervisors:list": (ADMIN_API, "List hypervisors"),
     "os_compute_api:os-hypervisors:detail": (ADMIN_API, "List hypervisors with details"),
     "os_compute_api:os-hypervisors:show": (ADMIN_API, "Show a hypervisor"),
+    "os_compute_api:os-hypervisors:statistics": (ADMIN_API, "Hypervisor statistics (< 2.88)"),
+    "os_compute_api:os-hypervisors:search": (ADMIN_API, "Search hypervisors by name (< 2.53)"),
+    "os_compute_api:os-hypervisors:servers": (ADMIN_API, "List the servers of hypervisors (< 2.53)"),
     "os_compute_api:os-services:list": (ADMIN_API, "List compute services"),
 }
 
@@ -93,12 +96,21 @@ class PolicyEnforcer:
         conf.set_override("policy_dirs", [], group="oslo_policy")
         if policy_file is not None:
             conf.set_override("policy_file", policy_file, group="oslo_policy")
+        defaults = rule_defaults()
         self._enforcer = oslo_policy.Enforcer(conf, use_conf=policy_file is not None)
-        self._enforcer.register_defaults(rule_defaults())
+        self._enforcer.register_defaults(defaults)
+        if policy_file is None:
+            self._enforcer.set_rules(oslo_policy.Rules({r.name: r.check for r in defaults}), use_conf=False)
         self._enforcer.load_rules()
 
+    def creds(self, ctx: RequestContext) -> dict[str, Any]:
+        """As in Nova, ``is_admin`` in the credentials is what ``context_is_admin`` says."""
+        creds = ctx.policy_creds()
+        creds["is_admin"] = bool(self._enforcer.enforce("context_is_admin", {}, creds))
+        return creds
+
     def allowed(self, ctx: RequestContext, rule: str, target: dict[str, Any]) -> bool:
-        return bool(self._enforcer.enforce(rule, target, ctx.policy_creds()))
+        return bool(self._enforcer.enforce(rule, target, self.creds(ctx)))
 
     def authorize(self, ctx: RequestContext, rule: str, target: dict[str, Any]) -> None:
         if not self.allowed(ctx, rule, target):
@@ -127,3 +139,7 @@ def sample_policy_yaml() -> str:
         lines.append(f'#"{rule.name}": "{rule.check_str}"')
         lines.append("")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(sample_policy_yaml(), end="")

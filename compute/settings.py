@@ -34,6 +34,8 @@ class ApiOptions(BaseModel):
     max_limit: int = 1000
     max_body_bytes: int = 256 * 1024
     auth_strategy: Literal["noauth2", "keystone"] = "noauth2"
+    # keystonemiddleware auth_token options for auth_strategy "keystone" (www_authenticate_uri, ...).
+    keystone_authtoken: dict[str, Any] = {}
     # Nova removed resetNetwork in 23.0.0 (410 Gone); the seed documents 202.
     reset_network_removed: bool = False
     # Base URL used in links and Location headers when set (else the request's own URL).

@@ -45,7 +45,8 @@ def test_openstacksdk__create_show_list_reset_state_and_events(dev_server: DevSe
 def test_novaclient__fixed_and_negotiated_versions(dev_server: DevServer) -> None:
     for version in ("2.1", None):
         client = nova(dev_server, version)
-        created = client.servers.create("nova-vm", IMAGE_ID, "1", nics="none")
+        nics = "none" if client.api_version >= api_versions.APIVersion("2.37") else []
+        created = client.servers.create("nova-vm", IMAGE_ID, "1", nics=nics)
         wait_for(lambda: client.servers.get(created.id).status == "ACTIVE", 90, "server ACTIVE")
         assert created.id in [s.id for s in client.servers.list()]
         result = client.servers.reset_state(created.id, "error")

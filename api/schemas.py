@@ -1,0 +1,236 @@
+"""Request-body validation with Nova's messages, without a JSON-Schema dependency.
+
+Each validator is a callable ``(value, path) -> None`` that raises a 400 ApiError worded
+like nova/api/validation/validators.py: ``Invalid input for field/attribute <last path
+element>. Value: <value>. <jsonschema-style message>``, or the bare message at the top
+level. Schemas are built from these few pieces, next to the views that use them.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from api.errors import bad_request
+
+Path = tuple[str, ...]
+Validator = Callable[[Any, Path], None]
+
+NAME_MESSAGE = ("An invalid 'name' value was provided. The name must be: printable characters. "
+                "Can not start or end with whitespace.")
+BOOLEAN_STRINGS = frozenset(
+    "True TRUE true 1 ON On on YES Yes yes False FALSE false 0 OFF Off off NO No no".split())
+_METADATA_KEY = re.compile(r"^[a-zA-Z0-9-_:. ]{1,255}$")
+_JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
+               dict: "object", list: "array", type(None): "null"}
+
+
+class SchemaError(Exception):
+    def __init__(self, path: Path, value: Any, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.value = value
+        self.message = message
+
+    def nova_message(self) -> str:
+        if not self.path:
+            return self.message
+        return f"Invalid input for field/attribute {self.path[-1]}. Value: {self.value}. {self.message}"
+
+
+def validate(schema: Validator, body: Any) -> None:
+    """Raise a 400 with Nova's wording when ``body`` does not satisfy ``schema``."""
+    try:
+        schema(body, ())
+    except SchemaError as exc:
+        raise bad_request(exc.nova_message()) from None
+
+
+def json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _type_error(value: Any, path: Path, *types: str) -> SchemaError:
+    names = ", ".join(repr(t) for t in types)
+    return SchemaError(path, value, f"{value!r} is not of type {names}")
+
+
+def is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---- building blocks ---------------------------------------------------------------------
+
+def any_value() -> Validator:
+    def check(value: Any, path: Path) -> None:
+        return None
+
+    return check
+
+
+def null() -> Validator:
+    def check(value: Any, path: Path) -> None:
+        if value is not None:
+            raise _type_error(value, path, "null")
+
+    return check
+
+
+def string(min_length: int = 0, max_length: int | None = None, pattern: str | None = None) -> Validator:
+    regex = re.compile(pattern) if pattern else None
+
+    def check(value: Any, path: Path) -> None:
+        if not isinstance(value, str):
+            raise _type_error(value, path, "string")
+        if len(value) < min_length:
+            raise SchemaError(path, value, f"{value!r} is too short")
+        if max_length is not None and len(value) > max_length:
+            raise SchemaError(path, value, f"{value!r} is too long")
+        if regex is not None and not regex.search(value):
+            raise SchemaError(path, value, f"{value!r} does not match {pattern!r}")
+
+    return check
+
+
+def enum(*choices: Any) -> Validator:
+    def check(value: Any, path: Path) -> None:
+        if not any(type(value) is type(c) and value == c for c in choices):
+            raise SchemaError(path, value, f"{value!r} is not one of {list(choices)!r}")
+
+    return check
+
+
+def integer(minimum: int | None = None, *, digit_strings: bool = False) -> Validator:
+    """A JSON integer; with ``digit_strings`` also a string of digits (Nova's non_negative/positive_integer)."""
+    def check(value: Any, path: Path) -> None:
+        if isinstance(value, str) and digit_strings:
+            if not value:
+                raise SchemaError(path, value, f"{value!r} is too short")
+            if not is_digit_string(value):
+                raise SchemaError(path, value, f"{value!r} does not match '^[0-9]*$'")
+            number = int(value)
+        elif is_integer(value):
+            number = value
+        else:
+            raise _type_error(value, path, *(("integer", "string") if digit_strings else ("integer",)))
+        if minimum is not None and number < minimum:
+            raise SchemaError(path, value, f"{value!r} is less than the minimum of {minimum}")
+
+    return check
+
+
+def boolean_like() -> Validator:
+    def check(value: Any, path: Path) -> None:
+        if isinstance(value, bool):
+            return
+        if isinstance(value, str) and value in BOOLEAN_STRINGS:
+            return
+        raise SchemaError(path, value, f"{value!r} is not one of {[True, False, *sorted(BOOLEAN_STRINGS)]!r}")
+
+    return check
+
+
+def uuid_string() -> Validator:
+    def check(value: Any, path: Path) -> None:
+        if not isinstance(value, str):
+            raise _type_error(value, path, "string")
+        if not is_uuid_like(value):
+            raise SchemaError(path, value, f"{value!r} is not a 'uuid'")
+
+    return check
+
+
+def name(max_length: int = 255) -> Validator:
+    """Nova's ``name`` format: printable, no leading or trailing whitespace, 1-255 characters."""
+    length = string(min_length=1, max_length=max_length)
+
+    def check(value: Any, path: Path) -> None:
+        length(value, path)
+        if not value.isprintable() or value != value.strip():
+            raise SchemaError((), value, NAME_MESSAGE)
+
+    return check
+
+
+def array(items: Validator | None = None, *, min_items: int = 0, max_items: int | None = None) -> Validator:
+    def check(value: Any, path: Path) -> None:
+        if not isinstance(value, list):
+            raise _type_error(value, path, "array")
+        if len(value) < min_items:
+            raise SchemaError(path, value, f"{value!r} is too short")
+        if max_items is not None and len(value) > max_items:
+            raise SchemaError(path, value, f"{value!r} is too long")
+        if items is not None:
+            for index, item in enumerate(value):
+                items(item, path + (str(index),))
+
+    return check
+
+
+def one_of(*validators: Validator) -> Validator:
+    def check(value: Any, path: Path) -> None:
+        for validator in validators:
+            try:
+                validator(value, path)
+                return
+            except SchemaError:
+                continue
+        raise SchemaError(path, value, f"{value!r} is not valid under any of the given schemas")
+
+    return check
+
+
+def obj(properties: dict[str, Validator] | None = None, *, required: Iterable[str] = (),
+        additional: bool = False) -> Validator:
+    properties = properties or {}
+    required = tuple(required)
+
+    def check(value: Any, path: Path) -> None:
+        if not isinstance(value, dict):
+            raise _type_error(value, path, "object")
+        for key in required:
+            if key not in value:
+                raise SchemaError(path, value, f"{key!r} is a required property")
+        unexpected = [k for k in value if k not in properties]
+        if unexpected and not additional:
+            listed = ", ".join(repr(k) for k in unexpected)
+            verb = "was" if len(unexpected) == 1 else "were"
+            raise SchemaError(path, value, f"Additional properties are not allowed ({listed} {verb} unexpected)")
+        for key, validator in properties.items():
+            if key in value:
+                validator(value[key], path + (key,))
+
+    return check
+
+
+def metadata() -> Validator:
+    """Nova's ``parameter_types.metadata``: keys ``^[a-zA-Z0-9-_:. ]{1,255}$``, string values <= 255."""
+    value_check = string(max_length=255)
+
+    def check(value: Any, path: Path) -> None:
+        if not isinstance(value, dict):
+            raise _type_error(value, path, "object")
+        for key, item in value.items():
+            if not _METADATA_KEY.match(key):
+                raise SchemaError(path, value, f"Additional properties are not allowed ({key!r} was unexpected)")
+            value_check(item, path + (key,))
+
+    return check
+
+
+def action(key: str, value_schema: Validator) -> Validator:
+    """The body of ``POST /servers/{id}/action`` for one action key."""
+    return obj({key: value_schema}, required=[key])
+
+
+def is_digit_string(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts characters ``int()`` refuses, such as '²'."""
+    return re.fullmatch(r"[0-9]+", value) is not None
+
+
+def is_uuid_like(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except (ValueError, AttributeError, TypeError):
+        return False

@@ -1,0 +1,228 @@
+"""Hypervisors, one per fleet host (nova hypervisors.py).
+
+Ids are the host's service_id below 2.53 and Host.uuid from 2.53. Usage comes from the
+store's claims, so it moves as servers land and leave. From 2.88 Nova drops the usage
+and cpu_info fields from the view (and the statistics route) and adds ``uptime``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from api import current, links, microversions, paging, query
+from api.errors import ApiError, bad_request, not_found
+from api.schemas import is_digit_string, is_uuid_like
+from compute.models import Host, HostUsage
+
+bp = Blueprint("hypervisors", __name__, url_prefix="/v2.1")
+
+RULE = "os_compute_api:os-hypervisors:{}"
+USAGE_REMOVED = (2, 88)
+UUID_IDS = (2, 53)
+
+
+def hypervisor_id(host: Host, mv: microversions.APIVersion) -> int | str:
+    return host.uuid if mv >= UUID_IDS else host.service_id
+
+
+def is_up(host: Host) -> bool:
+    return host.up and not host.forced_down
+
+
+def summary_view(host: Host, mv: microversions.APIVersion) -> dict[str, Any]:
+    return {
+        "id": hypervisor_id(host, mv),
+        "hypervisor_hostname": host.node,
+        "state": "up" if is_up(host) else "down",
+        "status": "enabled" if host.enabled else "disabled",
+    }
+
+
+def cpu_info(host: Host) -> dict[str, Any]:
+    return {
+        "arch": "x86_64",
+        "model": host.cpu_model,
+        "vendor": "Intel",
+        "features": [],
+        "topology": {"cells": 1, "sockets": 1, "cores": host.vcpus, "threads": 1},
+    }
+
+
+def detail_view(host: Host, usage: HostUsage, mv: microversions.APIVersion) -> dict[str, Any]:
+    view = summary_view(host, mv)
+    view.update({
+        "hypervisor_type": host.hypervisor_type,
+        "hypervisor_version": host.hypervisor_version,
+        "host_ip": host.host_ip,
+        "service": {
+            "host": host.name,
+            "id": host.service_uuid if mv >= UUID_IDS else host.service_id,
+            "disabled_reason": host.disabled_reason,
+        },
+    })
+    if mv >= USAGE_REMOVED:
+        view["uptime"] = None
+        return view
+    free_disk = host.local_gb - usage.local_gb_used
+    view.update({
+        "vcpus": host.vcpus,
+        "vcpus_used": usage.vcpus_used,
+        "memory_mb": host.memory_mb,
+        "memory_mb_used": usage.memory_mb_used,
+        "local_gb": host.local_gb,
+        "local_gb_used": usage.local_gb_used,
+        "free_ram_mb": host.memory_mb - usage.memory_mb_used,
+        "free_disk_gb": free_disk,
+        "disk_available_least": free_disk,
+        "current_workload": 0,
+        "running_vms": usage.running_vms,
+        "cpu_info": cpu_info(host) if mv >= (2, 28) else json.dumps(cpu_info(host)),
+    })
+    return view
+
+
+def servers_by_host() -> dict[str, list[dict[str, str]]]:
+    found: dict[str, list[dict[str, str]]] = {}
+    for instance in current.service().list_instances(current.context(), all_projects=True):
+        if instance.host:
+            found.setdefault(instance.host, []).append({"name": instance.name, "uuid": instance.id})
+    return found
+
+
+def add_servers(view: dict[str, Any], host: Host, servers: dict[str, list[dict[str, str]]],
+                mv: microversions.APIVersion) -> None:
+    on_host = servers.get(host.name, [])
+    if on_host or mv >= (2, 75):
+        view["servers"] = on_host
+
+
+def authorize(action: str) -> None:
+    ctx = current.context()
+    current.authorize(RULE.format(action), {"project_id": ctx.project_id, "user_id": ctx.user_id})
+
+
+def list_query_parsers(mv: microversions.APIVersion) -> dict[str, query.Parser]:
+    if mv >= UUID_IDS:
+        return {"limit": query.non_negative_int, "marker": query.text,
+                "hypervisor_hostname_pattern": query.text, "with_servers": query.boolean}
+    if mv >= (2, 33):
+        return {"limit": query.non_negative_int, "marker": query.text}
+    return {}
+
+
+def _listing(detailed: bool) -> Any:
+    mv = microversions.current()
+    params = query.parse(list_query_parsers(mv), strict=mv >= UUID_IDS)
+    authorize("detail" if detailed else "list")
+    pattern = params.get("hypervisor_hostname_pattern")
+    if pattern is not None and ("limit" in params or "marker" in params):
+        raise bad_request("Paging over hypervisors with the hypervisor_hostname_pattern "
+                          "query parameter is not supported.")
+    hosts = sorted(current.service().list_hosts(), key=lambda pair: pair[0].service_id)
+    if pattern is not None:
+        hosts = [(h, u) for h, u in hosts if pattern in h.node]
+        if not hosts:
+            raise not_found(f"No hypervisor matching '{pattern}' could be found.")
+    marker = params.get("marker")
+    hosts = paging.after_marker(hosts, marker, lambda pair: str(hypervisor_id(pair[0], mv)),
+                                f"Marker {marker} could not be found.")
+    limit = paging.effective_limit(params.get("limit"))
+    hosts = hosts[:limit]
+    servers = servers_by_host() if params.get("with_servers") else None
+    items = []
+    for host, usage in hosts:
+        view = detail_view(host, usage, mv) if detailed else summary_view(host, mv)
+        if servers is not None:
+            add_servers(view, host, servers, mv)
+        items.append(view)
+    body: dict[str, Any] = {"hypervisors": items}
+    if mv >= (2, 33) and paging.page_is_full(hosts, limit):
+        body["hypervisors_links"] = [links.next_link("os-hypervisors/detail" if detailed else "os-hypervisors",
+                                                     str(hypervisor_id(hosts[-1][0], mv)))]
+    return jsonify(body)
+
+
+@bp.get("/os-hypervisors")
+def list_hypervisors() -> Any:
+    return _listing(detailed=False)
+
+
+@bp.get("/os-hypervisors/detail")
+def list_hypervisors_detail() -> Any:
+    return _listing(detailed=True)
+
+
+def find_host(hypervisor_ref: str, mv: microversions.APIVersion) -> tuple[Host, HostUsage]:
+    missing = ApiError(404, f"Hypervisor with ID '{hypervisor_ref}' could not be found.")
+    if mv >= UUID_IDS:
+        if not is_uuid_like(hypervisor_ref):
+            raise bad_request(f"Invalid uuid {hypervisor_ref}")
+        wanted: int | str = hypervisor_ref.lower()
+    else:
+        if not is_digit_string(hypervisor_ref):
+            raise missing
+        wanted = int(hypervisor_ref)
+    for host, usage in current.service().list_hosts():
+        if hypervisor_id(host, mv) == wanted:
+            return host, usage
+    raise missing
+
+
+@bp.get("/os-hypervisors/<hypervisor_ref>")
+def show_hypervisor(hypervisor_ref: str) -> Any:
+    mv = microversions.current()
+    params = query.parse({"with_servers": query.boolean}, strict=True) if mv >= UUID_IDS else {}
+    authorize("show")
+    host, usage = find_host(hypervisor_ref, mv)
+    view = detail_view(host, usage, mv)
+    if params.get("with_servers"):
+        add_servers(view, host, servers_by_host(), mv)
+    return jsonify({"hypervisor": view})
+
+
+@bp.get("/os-hypervisors/statistics")
+def hypervisor_statistics() -> Any:
+    microversions.require((2, 1), (2, 87))
+    authorize("statistics")
+    totals = {"count": 0, "vcpus": 0, "vcpus_used": 0, "memory_mb": 0, "memory_mb_used": 0,
+              "local_gb": 0, "local_gb_used": 0, "free_ram_mb": 0, "free_disk_gb": 0,
+              "current_workload": 0, "running_vms": 0, "disk_available_least": 0}
+    for host, usage in current.service().list_hosts():
+        view = detail_view(host, usage, microversions.APIVersion(2, 1))
+        totals["count"] += 1
+        for key in totals:
+            if key != "count":
+                totals[key] += view[key]
+    return jsonify({"hypervisor_statistics": totals})
+
+
+def _matching(pattern: str) -> list[Host]:
+    hosts = [h for h, _ in current.service().list_hosts() if pattern in h.node]
+    if not hosts:
+        raise not_found(f"No hypervisor matching '{pattern}' could be found.")
+    return sorted(hosts, key=lambda h: h.service_id)
+
+
+@bp.get("/os-hypervisors/<pattern>/search")
+def search_hypervisors(pattern: str) -> Any:
+    microversions.require((2, 1), (2, 52))
+    authorize("search")
+    mv = microversions.current()
+    return jsonify({"hypervisors": [summary_view(h, mv) for h in _matching(pattern)]})
+
+
+@bp.get("/os-hypervisors/<pattern>/servers")
+def hypervisor_servers(pattern: str) -> Any:
+    microversions.require((2, 1), (2, 52))
+    authorize("servers")
+    mv = microversions.current()
+    servers = servers_by_host()
+    items = []
+    for host in _matching(pattern):
+        view = summary_view(host, mv)
+        add_servers(view, host, servers, mv)
+        items.append(view)
+    return jsonify({"hypervisors": items})
+

@@ -1,0 +1,84 @@
+"""Every policy-guarded operation for every kind of caller, with the classic defaults.
+
+admin = user ``admin``; owner = a member of the server's project; other = a member of
+another project (a 404 on a server: lookups are project-scoped); none = no token.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import CALLERS, HOST, IMAGE_ID
+
+Operation = Callable[[Any, Any, dict[str, str], Any], Any]
+
+
+def first_action(store: Any, server: Any) -> str:
+    return store.list_actions(server.id)[-1].request_id
+
+
+def action(body: dict[str, Any]) -> Operation:
+    return lambda client, server, headers, store: client.post(
+        f"/v2.1/servers/{server.id}/action", json=body, headers=headers)
+
+
+def get(path: str) -> Operation:
+    return lambda client, server, headers, store: client.get(path.format(server=server.id), headers=headers)
+
+
+OPERATIONS: dict[str, tuple[Operation, dict[str, int]]] = {
+    # server operations guarded by admin_or_owner
+    "changePassword": (action({"changePassword": {"adminPass": "pw"}}),
+                       {"admin": 202, "owner": 202, "other": 404, "none": 401}),
+    "show server": (get("/v2.1/servers/{server}"), {"admin": 200, "owner": 200, "other": 404, "none": 401}),
+    "delete server": (lambda c, s, h, st: c.delete(f"/v2.1/servers/{s.id}", headers=h),
+                      {"admin": 204, "owner": 204, "other": 404, "none": 401}),
+    "list instance actions": (get("/v2.1/servers/{server}/os-instance-actions"),
+                              {"admin": 200, "owner": 200, "other": 404, "none": 401}),
+    "show instance action": (lambda c, s, h, st: c.get(
+        f"/v2.1/servers/{s.id}/os-instance-actions/{first_action(st, s)}", headers=h),
+        {"admin": 200, "owner": 200, "other": 404, "none": 401}),
+    # server operations guarded by admin_api
+    "os-resetState": (action({"os-resetState": {"state": "error"}}),
+                      {"admin": 202, "owner": 403, "other": 404, "none": 401}),
+    "injectNetworkInfo": (action({"injectNetworkInfo": None}),
+                          {"admin": 202, "owner": 403, "other": 404, "none": 401}),
+    "resetNetwork": (action({"resetNetwork": None}), {"admin": 202, "owner": 403, "other": 404, "none": 401}),
+    # collections
+    "list servers": (get("/v2.1/servers"), {"admin": 200, "owner": 200, "other": 200, "none": 401}),
+    "list servers detail": (get("/v2.1/servers/detail"), {"admin": 200, "owner": 200, "other": 200, "none": 401}),
+    "list servers all_tenants": (get("/v2.1/servers?all_tenants=1"),
+                                 {"admin": 200, "owner": 403, "other": 403, "none": 401}),
+    "list servers detail all_tenants": (get("/v2.1/servers/detail?all_tenants=true"),
+                                        {"admin": 200, "owner": 403, "other": 403, "none": 401}),
+    "create server": (lambda c, s, h, st: c.post("/v2.1/servers", headers=h, json={
+        "server": {"name": "new", "imageRef": IMAGE_ID, "flavorRef": "1"}}),
+        {"admin": 202, "owner": 202, "other": 202, "none": 401}),
+    "create server on a forced host": (lambda c, s, h, st: c.post("/v2.1/servers", headers=h, json={
+        "server": {"name": "new", "imageRef": IMAGE_ID, "flavorRef": "1", "availability_zone": f"nova:{HOST}"}}),
+        {"admin": 202, "owner": 403, "other": 403, "none": 401}),
+    "list hypervisors": (get("/v2.1/os-hypervisors"), {"admin": 200, "owner": 403, "other": 403, "none": 401}),
+    "list hypervisors detail": (get("/v2.1/os-hypervisors/detail"),
+                                {"admin": 200, "owner": 403, "other": 403, "none": 401}),
+    "show hypervisor": (get("/v2.1/os-hypervisors/1"), {"admin": 200, "owner": 403, "other": 403, "none": 401}),
+    "hypervisor statistics": (get("/v2.1/os-hypervisors/statistics"),
+                              {"admin": 200, "owner": 403, "other": 403, "none": 401}),
+    "list services": (get("/v2.1/os-services"), {"admin": 200, "owner": 403, "other": 403, "none": 401}),
+    "list flavors": (get("/v2.1/flavors/detail"), {"admin": 200, "owner": 200, "other": 200, "none": 401}),
+    "list images": (get("/v2.1/images/detail"), {"admin": 200, "owner": 200, "other": 200, "none": 401}),
+}
+
+CASES = [(name, caller) for name in OPERATIONS for caller in CALLERS]
+
+
+@pytest.mark.parametrize("name, caller", CASES, ids=[f"{n}-{c}" for n, c in CASES])
+def test_policy_matrix(client, store, active_server, name, caller):
+    operation, expected = OPERATIONS[name]
+    response = operation(client, active_server, CALLERS[caller], store)
+    assert response.status_code == expected[caller], response.get_data(as_text=True)
+    if expected[caller] == 403:
+        (key, inner), = response.get_json().items()
+        assert key == "forbidden"
+        assert inner["message"].startswith("Policy doesn't allow os_compute_api:")
