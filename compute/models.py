@@ -197,6 +197,8 @@ class FlowRun(BaseModel):
     wake: int = 0
     deliveries: int = 0
     reaps: int = 0
+    # Reaps of a run that was inside a step when its worker stopped; only these count toward max_reaps.
+    lost_in_step: int = 0
     abort_reason: str | None = None
     error: str | None = None
     owner: str | None = None

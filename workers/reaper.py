@@ -30,13 +30,19 @@ class Reaper:
         self.engine = settings.engine
 
     def _decide(self, run: FlowRun) -> None:
+        """Queued: send again as is. Waiting: its wake-up message is late (a backlog, or it died
+        with a worker) and nothing was in progress, so resume without counting it. Running: a
+        worker died inside a step; after ``max_reaps`` of those, give up with the reason."""
         if run.status == "queued":
             return
         run.wake += 1
         run.reaps += 1
-        if run.reaps > self.engine.max_reaps and not run.abort_reason:
+        if run.status != "running":
+            return
+        run.lost_in_step += 1
+        if run.lost_in_step > self.engine.max_reaps and not run.abort_reason:
             run.abort_reason = (
-                f"The worker running this action stopped responding {run.reaps} times "
+                f"The worker running this action stopped responding {run.lost_in_step} times "
                 f"(last heartbeat {run.heartbeat_at}); the action was abandoned and rolled back."
             )
 

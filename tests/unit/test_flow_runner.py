@@ -89,24 +89,45 @@ def test_crash_after_driver_start__does_not_start_twice(engine: Engine, monkeypa
     assert [e.result for e in engine.store.list_events(ctx.request_id)] == ["Success"]
 
 
-def test_reaper__gives_up_after_max_reaps_and_rolls_back(engine: Engine) -> None:
-    engine.fleet.add_fault("spawn", mode="hang")
+def test_reaper__gives_up_after_max_reaps_and_rolls_back(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step that takes its worker down every time (think OOM) is abandoned, not retried for ever."""
+    def always_dies(self, *args):  # noqa: ANN001, ANN002, ANN202
+        raise SimulatedCrash("spawn kills the worker")
+
+    monkeypatch.setattr(type(engine.fleet), "spawn", always_dies)
     ctx = demo_ctx()
     inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
-    engine.runner.run(*engine.queue.pop())
     later = time.time()
     for _ in range(engine.settings.engine.max_reaps + 1):
+        with pytest.raises(SimulatedCrash):
+            engine.drain()
         later += 3600
-        engine.queue.pending.clear()  # the worker "died" with its message
         assert engine.reaper.sweep(now=later) == [ctx.request_id]
     engine.drain()
     run = engine.store.get_run(ctx.request_id)
-    assert run.status == "error" and "stopped responding" in run.error
+    assert run.status == "error" and "stopped responding 4 times" in run.error
     inst = engine.store.get_instance(inst.id)
     assert inst.vm_state == VmState.ERROR and inst.host is None
     assert sum(engine.store.get_usage(h.name).running_vms for h in engine.store.list_hosts()) == 0
     spawn_event = [e for e in engine.store.list_events(ctx.request_id) if e.event == "compute_build_and_run_instance"]
     assert spawn_event[0].result == "Error" and "stopped responding" in spawn_event[0].details
+
+
+def test_reaper__resumes_a_late_waiting_action_without_counting_it(engine: Engine) -> None:
+    """A wake-up message stuck in a backlog is not a crash: the action is resumed, never abandoned."""
+    ctx = demo_ctx()
+    inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
+    engine.runner.run(*engine.queue.pop())
+    later = time.time()
+    for _ in range(engine.settings.engine.max_reaps + 2):
+        engine.queue.pending.clear()
+        later += 3600
+        assert engine.reaper.sweep(now=later) == [ctx.request_id]
+    engine.drain()
+    run = engine.store.get_run(ctx.request_id)
+    assert (run.status, run.lost_in_step, run.abort_reason) == ("done", 0, None)
+    assert engine.store.get_instance(inst.id).vm_state == VmState.ACTIVE
 
 
 def test_reaper__requeues_an_accepted_action_that_never_started(engine: Engine) -> None:
