@@ -38,6 +38,9 @@ class HypervisorDriver(Protocol):
     def snapshot(self, op_id: str, host: str, instance: Instance) -> None:
         """Snapshot and upload the server's disk; poll() details carry ``size`` in bytes when done."""
 
+    def delete_snapshot(self, host: str, image_id: str) -> None:
+        """Remove a rotated-out backup's data from the image backend (Glance, in Nova); quick."""
+
     # ---- moves between hosts (live and cold migration) ------------------------------------
     def check_can_live_migrate_destination(self, dest: str, instance: Instance, block_migration: bool) -> None:
         """Raise DriverError when ``dest`` cannot take the server; quick, no op id."""

@@ -262,25 +262,9 @@ class Store:
         """Enter an uploaded backup in its (server, backup_type) rotation set, ordered by creation."""
         self.r.zadd(self._backups_key(instance_id, backup_type), {image.id: iso_to_epoch(image.created_at)})
 
-    def rotate_backups(self, instance_id: str, backup_type: str, rotation: int) -> list[str]:
-        """Delete every backup past the ``rotation`` newest, in one transaction.
-
-        Two rotations of the same (server, backup_type) serialize on the WATCH of the
-        set, so together they never leave more than ``rotation`` nor delete a newer one.
-        """
-        index = self._backups_key(instance_id, backup_type)
-
-        def body(pipe: Any) -> list[str]:
-            newest_first = pipe.zrevrange(index, 0, -1)
-            doomed = newest_first[rotation:]
-            pipe.multi()
-            for image_id in doomed:
-                pipe.zrem(index, image_id)
-                pipe.delete(self.k("image", image_id))
-                pipe.zrem(self.k("images"), image_id)
-            return list(doomed)
-
-        return self._transaction(body, index)
+    def backups_past_rotation(self, instance_id: str, backup_type: str, rotation: int) -> list[str]:
+        """Backups of (server, backup_type) beyond the ``rotation`` newest, oldest last."""
+        return list(self.r.zrevrange(self._backups_key(instance_id, backup_type), rotation, -1))
 
     def get_image(self, image_id: str) -> Image | None:
         return self._load(Image, self.k("image", image_id))

@@ -192,6 +192,9 @@ class SimulatedFleet:
             op.update(changes)
             self.store.r.set(key, json.dumps(op))
 
+    def delete_snapshot(self, host: str, image_id: str) -> None:
+        self._check("delete_snapshot", host)
+
     def poll(self, op_id: str) -> OperationStatus:
         raw = self.store.r.get(self.store.k("fleet", "op", op_id))
         if raw is None:

@@ -8,11 +8,16 @@ the new one included, so rotation 0 deletes them all.
 """
 from __future__ import annotations
 
+import logging
+
 from compute.driver import OperationStatus
+from compute.errors import DriverError
 from compute.models import FlowRun, Image, Instance
 from compute.states import TaskState
 from tasks.flow import Flow, FlowContext, Step, StepFailed, Wait
 from tasks.instance_steps import DriverOperation
+
+LOG = logging.getLogger(__name__)
 
 _IMAGE_TASKS = (TaskState.IMAGE_BACKUP, TaskState.IMAGE_PENDING_UPLOAD, TaskState.IMAGE_UPLOADING)
 EVENT = "compute_backup_instance"
@@ -81,11 +86,38 @@ class UploadSnapshot(DriverOperation):
 
 
 class RotateBackups(Step):
+    """Delete the backups past ``rotation``, holding the (server, backup_type) rotation lock.
+
+    The lock's owner is this action, so a resumed rotation takes it back at once; another
+    backup's rotation waits (without a worker slot) until it is free. A backend failure to
+    delete one image is skipped and that image kept, as in Nova.
+    """
+
     event = EVENT
 
-    def execute(self, fc: FlowContext) -> None:
-        fc.values["rotated_out"] = fc.store.rotate_backups(
-            fc.run.instance_uuid, fc.params["backup_type"], int(fc.params["rotation"]))
+    def _lock(self, fc: FlowContext) -> str:
+        return f"rotation:{fc.run.instance_uuid}:{fc.params['backup_type']}"
+
+    def execute(self, fc: FlowContext) -> Wait | None:
+        lock, ttl = self._lock(fc), fc.settings.engine.lease_ttl_seconds
+        if not fc.store.acquire_lease(lock, fc.request_id, ttl) and fc.store.lease_holder(lock) != fc.request_id:
+            return Wait(fc.poll_interval())
+        inst = fc.instance()
+        kept_by_backend = []
+        for image_id in fc.store.backups_past_rotation(inst.id, fc.params["backup_type"], int(fc.params["rotation"])):
+            try:
+                fc.driver.delete_snapshot(inst.host or "", image_id)
+            except DriverError as exc:
+                LOG.warning("backup %s of %s not rotated out: %s", image_id, inst.id, exc.message)
+                kept_by_backend.append(image_id)
+                continue
+            fc.store.delete_image(image_id)
+        fc.values["kept_by_backend"] = kept_by_backend
+        fc.store.release_lease(lock, fc.request_id)
+        return None
+
+    def revert(self, fc: FlowContext) -> None:
+        fc.store.release_lease(self._lock(fc), fc.request_id)
 
 
 class CreateBackupFlow(Flow):

@@ -119,3 +119,53 @@ def test_backup__locked_server_is_409_for_owner_not_admin(engine: Engine) -> Non
     engine.drain()
     shared = engine.store.get_image(image.id)
     assert shared.visibility == "shared" and shared.properties["instance_owner"] == "demo"
+
+
+def test_backup__rotation_waits_for_the_lock_of_another_rotation(engine: Engine) -> None:
+    inst = engine.boot()
+    backup(engine, inst, rotation=1, name="a")
+    engine.drain()
+    lock = f"rotation:{inst.id}:daily"
+    assert engine.store.acquire_lease(lock, "req-someone-else", 30)
+    ctx, _ = backup(engine, inst, rotation=1, name="b")
+    for _ in range(20):
+        engine.runner.run(*engine.queue.pop())
+    assert engine.store.get_run(ctx.request_id).status == "waiting"
+    assert sorted(backups_of(engine, inst)) == ["a", "b"]
+    engine.store.release_lease(lock, "req-someone-else")
+    engine.drain()
+    assert backups_of(engine, inst) == ["b"]
+
+
+def test_backup__a_backend_delete_failure_keeps_that_image(engine: Engine) -> None:
+    inst = engine.boot()
+    for name in ("a", "b"):
+        backup(engine, inst, rotation=5, name=name)
+        engine.drain()
+    engine.fleet.add_fault("delete_snapshot", mode="fail", times=1, message="glance: 503")
+    ctx, _ = backup(engine, inst, rotation=1, name="c")
+    engine.drain()
+    assert sorted(backups_of(engine, inst)) == ["b", "c"]  # b (deleted first) failed and was kept
+    assert engine.store.get_run(ctx.request_id).status == "done"
+
+
+def test_backup__abandoned_by_the_reaper_leaves_no_saving_image(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    inst = engine.boot()
+
+    def always_dies(self, *args):  # noqa: ANN001, ANN002, ANN202
+        raise SimulatedCrash("snapshot kills the worker")
+
+    monkeypatch.setattr(type(engine.fleet), "snapshot", always_dies)
+    ctx, image = backup(engine, inst, rotation=1)
+    later = time.time()
+    for _ in range(engine.settings.engine.max_reaps + 1):
+        with pytest.raises(SimulatedCrash):
+            engine.drain()
+        later += 3600
+        engine.reaper.sweep(now=later)
+    engine.drain()
+    assert engine.store.get_image(image.id) is None
+    after = engine.store.get_instance(inst.id)
+    assert (after.vm_state, after.task_state) == (VmState.ACTIVE, None)
+    assert engine.store.get_action(ctx.request_id).message == "Error"
