@@ -188,7 +188,7 @@ class FlowRunner:
                 self._fail(fc, steps, owner, outcome.reason)
         if run.phase == "revert":
             return self._revert_all(fc, steps, owner)
-        self._commit(run, owner, due_in=None, status="done", action_update={"finish_time": utcnow()})
+        self._commit(run, owner, status="done", action_update={"finish_time": utcnow()})
         return "done"
 
     def _forward_step(self, fc: FlowContext, steps: list[Step], owner: str) -> Wait | Failed | None:
@@ -271,18 +271,18 @@ class FlowRunner:
                 LOG.exception("revert of %s for %s failed; continuing", step.name, run.request_id)
             run.cursor -= 1
             self._commit(run, owner)
-        self._commit(run, owner, due_in=None, status="error",
-                     action_update={"finish_time": utcnow(), "message": "Error"})
+        self._commit(run, owner, status="error", action_update={"finish_time": utcnow(), "message": "Error"})
         return "error"
 
     def _commit(self, run: FlowRun, owner: str, *, events: list[ActionEvent] | None = None,
-                due_in: float | None | str = "lease", status: str | None = None,
+                due_in: float | None = None, status: str | None = None,
                 action_update: dict[str, Any] | None = None) -> None:
+        """Persist progress; the reaper expects news within ``due_in`` (default: the lease)."""
         if status is not None:
             run.status = status
         self.store.commit_run(
             run, owner=owner, lease_ttl=self.ttl,
-            due_in=self.ttl if due_in == "lease" else due_in,  # type: ignore[arg-type]
+            due_in=None if run.finished else (self.ttl if due_in is None else due_in),
             events=events or [], action_update=action_update,
         )
 
