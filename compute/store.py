@@ -297,6 +297,11 @@ class Store:
             pipe.execute()
         return migration
 
+    def put_migration(self, migration: Migration, pipe: Any) -> None:
+        """Queue an existing migration's new state into the caller's MULTI."""
+        migration.updated_at = utcnow()
+        pipe.set(self.k("migration", str(migration.id)), migration.model_dump_json())
+
     def get_migration(self, migration_id: int | str) -> Migration | None:
         return self._load(Migration, self.k("migration", str(migration_id)))
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from compute.settings import Settings, get_settings
+from workers.auto_confirm import AutoConfirmThread
 from workers.reaper import ReaperThread
 from workers.runtime import Runtime, build_runtime
 
@@ -71,11 +72,13 @@ def run_dev(host: str, port: int, settings: Settings, clouds_yaml_path: str | No
     server = make_server(host, port, app, threaded=True)
     endpoint = f"http://{host}:{server.server_port}/v2.1"
     reaper = ReaperThread(runtime.reaper, settings.engine.reaper_interval_seconds)
+    auto_confirm = AutoConfirmThread(runtime.service)
     if clouds_yaml_path:
         with open(clouds_yaml_path, "w", encoding="utf-8") as f:
             f.write(clouds_yaml(endpoint))
     with embedded_worker(runtime):
         reaper.start()
+        auto_confirm.start()
         print(dev_banner(endpoint), flush=True)
         try:
             server.serve_forever()
@@ -83,6 +86,7 @@ def run_dev(host: str, port: int, settings: Settings, clouds_yaml_path: str | No
             pass
         finally:
             reaper.stop()
+            auto_confirm.stop()
             server.server_close()
 
 
@@ -109,14 +113,17 @@ def run_worker(settings: Settings, celery_args: Sequence[str]) -> None:
 
     runtime = build_runtime(settings)
     reaper = ReaperThread(runtime.reaper, settings.engine.reaper_interval_seconds)
+    auto_confirm = AutoConfirmThread(runtime.service)
 
     @worker_ready.connect(weak=False)
     def start_reaper(**_: object) -> None:
         reaper.start()
+        auto_confirm.start()
 
     @worker_shutting_down.connect(weak=False)
     def stop_reaper(**_: object) -> None:
         reaper.stop()
+        auto_confirm.stop()
 
     argv = ["worker", "-E", "-Q", settings.engine.queue, "--loglevel", "INFO", *celery_args]
     runtime.celery.worker_main(argv)

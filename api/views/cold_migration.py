@@ -1,0 +1,66 @@
+"""migrate, confirmResize, revertResize (nova migrate_server.py ``_migrate``; servers.py
+``_confirm_resize``, ``_revert_resize``).
+
+Below 2.56 the value of ``migrate`` is not validated and a host in it is not read.
+From 2.56 it is null or ``{"host": <fqdn or null>}``: novaclient sends ``{}``, the SDK
+``null``. A named host needs ``...:migrate:host``. confirmResize answers 204.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from api import current, microversions, schemas
+from api.actions import accepted, register
+from api.lookup import authorize_for_server, find_server
+from compute import cold_migration
+
+MIGRATE_RULE = "os_compute_api:os-migrate-server:migrate"
+MIGRATE_HOST_RULE = "os_compute_api:os-migrate-server:migrate:host"
+CONFIRM_RESIZE_RULE = "os_compute_api:servers:confirm_resize"
+REVERT_RESIZE_RULE = "os_compute_api:servers:revert_resize"
+
+
+def nullable(validator: schemas.Validator, json_type: str) -> schemas.Validator:
+    """JSON-Schema ``"type": [<json_type>, "null"]`` in front of ``validator``."""
+    def check(value: Any, path: schemas.Path) -> None:
+        if value is None:
+            return
+        if schemas.json_type(value) != json_type:
+            raise schemas.SchemaError(path, value, f"{value!r} is not of type '{json_type}', 'null'")
+        validator(value, path)
+
+    return check
+
+
+FQDN = schemas.string(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9-._]*$")
+MIGRATE_SCHEMA_V256 = schemas.action("migrate", nullable(schemas.obj({"host": nullable(FQDN, "string")}), "object"))
+
+
+@register("migrate")
+def migrate(server_id: str, body: dict[str, Any]) -> Response:
+    host = None
+    if microversions.current() >= (2, 56):
+        schemas.validate(MIGRATE_SCHEMA_V256, body)
+        host = (body["migrate"] or {}).get("host")
+    instance = find_server(server_id)
+    authorize_for_server(MIGRATE_HOST_RULE if host else MIGRATE_RULE, instance)
+    cold_migration.migrate(current.service(), current.context(), instance, host=host)
+    return accepted()
+
+
+@register("confirmResize")
+def confirm_resize(server_id: str, body: dict[str, Any]) -> Response:
+    instance = find_server(server_id)
+    authorize_for_server(CONFIRM_RESIZE_RULE, instance)
+    cold_migration.confirm_resize(current.service(), current.context(), instance)
+    return Response(status=204)
+
+
+@register("revertResize")
+def revert_resize(server_id: str, body: dict[str, Any]) -> Response:
+    instance = find_server(server_id)
+    authorize_for_server(REVERT_RESIZE_RULE, instance)
+    cold_migration.revert_resize(current.service(), current.context(), instance)
+    return accepted()

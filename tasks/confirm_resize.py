@@ -1,0 +1,77 @@
+"""confirmResize (compute manager ``confirm_resize`` on the source): the move becomes final.
+
+  step                       event                    migration
+  ConfirmCheckpoint          -                        confirming (set by the API)
+  DestroySourceCopy          compute_confirm_resize
+  ReleaseSourceClaim         (same event)
+  MarkConfirmed              (same event)             confirmed; vm_state active, or stopped
+
+No task_state is set: the status stays VERIFY_RESIZE until the end, as in Nova. A failure
+before the source copy is gone leaves the server in VERIFY_RESIZE with the migration
+finished again, so confirming can be retried (by hand or by the periodic confirmer).
+After it is gone the migration ends error (Nova's outcome for every confirm failure).
+"""
+from __future__ import annotations
+
+from compute.cold_migration import MigrationStatus
+from compute.models import FlowRun, Instance, Migration
+from compute.states import PowerState, VmState
+from tasks.flow import Flow, FlowContext, Step
+from tasks.migrate import MoveOperation, OnSource, being_deleted, change_server_and_migration, migration_of, \
+    op_succeeded
+
+EVENT = "compute_confirm_resize"
+
+
+class ConfirmCheckpoint(Step):
+    def execute(self, fc: FlowContext) -> None:
+        return None
+
+    def revert(self, fc: FlowContext) -> None:
+        source_gone = op_succeeded(fc, DestroySourceCopy.operation)
+
+        def reopen(inst: Instance, migration: Migration) -> None:
+            if migration.status == MigrationStatus.CONFIRMING:
+                migration.status = MigrationStatus.ERROR if source_gone else MigrationStatus.FINISHED
+
+        change_server_and_migration(fc, reopen)
+
+
+class DestroySourceCopy(OnSource, MoveOperation):
+    """Driver ``confirm_migration``: what is left of the server on the source is deleted."""
+
+    event = EVENT
+    operation = "confirm_migration"
+
+    def start(self, fc: FlowContext, op_id: str, migration: Migration, inst: Instance) -> None:
+        fc.driver.confirm_migration(op_id, migration.source_compute or "", inst)
+
+
+class ReleaseSourceClaim(OnSource, Step):
+    event = EVENT
+
+    def execute(self, fc: FlowContext) -> None:
+        source = migration_of(fc).source_compute
+        if source and source != fc.instance().host:
+            fc.store.release_claim(source, fc.run.instance_uuid)
+
+
+class MarkConfirmed(OnSource, Step):
+    """Nova: vm_state stopped if the server is shut down, else active."""
+
+    event = EVENT
+
+    def execute(self, fc: FlowContext) -> None:
+        def confirmed(inst: Instance, migration: Migration) -> None:
+            if inst.vm_state == VmState.RESIZED and not being_deleted(inst):
+                inst.vm_state = VmState.STOPPED if inst.power_state == PowerState.SHUTDOWN else VmState.ACTIVE
+            migration.status = MigrationStatus.CONFIRMED
+
+        change_server_and_migration(fc, confirmed)
+
+
+class ConfirmResizeFlow(Flow):
+    name = "confirm_resize"
+
+    def steps(self, run: FlowRun) -> list[Step]:
+        return [ConfirmCheckpoint(), DestroySourceCopy(), ReleaseSourceClaim(), MarkConfirmed()]
