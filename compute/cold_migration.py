@@ -19,7 +19,7 @@ from typing import Any
 
 from compute import errors
 from compute.context import RequestContext
-from compute.models import Instance, Migration, utcnow
+from compute.models import Instance, Migration
 from compute.service import ComputeService, check_instance_lock, check_instance_state
 from compute.states import TaskState, VmState
 from compute.store import Store

@@ -25,7 +25,6 @@ from compute.models import (
     Image,
     Instance,
     InstanceAction,
-    utcnow,
 )
 from compute.queue import Enqueuer
 from compute.settings import Settings

@@ -7,7 +7,6 @@ same code runs on real Redis and on fakeredis. Later features extend this class.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
