@@ -1,6 +1,7 @@
 """A running `compute-actions dev` (one process, embedded store and broker) for the real clients."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_ID = "70a599e0-31e7-49b7-b260-868f441e862b"
@@ -50,14 +52,14 @@ def wait_for(predicate, timeout: float, message: str, interval: float = 0.2):  #
     raise AssertionError(f"timed out after {timeout}s: {message}")
 
 
-@pytest.fixture(scope="session")
-def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    workdir = tmp_path_factory.mktemp("dev")
+@contextlib.contextmanager
+def running_dev_server(workdir: Path, **env_overrides: str) -> Iterator[DevServer]:
+    """Start `compute-actions dev` on a free port with these settings; stop it afterwards."""
     port = free_port()
     log = workdir / "dev.log"
     clouds = workdir / "clouds.yaml"
     env = dict(os.environ, PYTHONPATH=str(ROOT), COMPUTE_ACTIONS_FLEET__DURATION_SCALE="0.2",
-               COMPUTE_ACTIONS_ENGINE__POLL_INTERVAL_SECONDS="0.2")
+               COMPUTE_ACTIONS_ENGINE__POLL_INTERVAL_SECONDS="0.2", **env_overrides)
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "dev", "--port", str(port),
                                  "--clouds-yaml", str(clouds)],
@@ -85,3 +87,21 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    with running_dev_server(tmp_path_factory.mktemp("dev")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def slow_migration_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """A fleet whose live migrations copy slowly (300 s per GiB), so they can be aborted or forced."""
+    workdir = tmp_path_factory.mktemp("slow-dev")
+    fleet = yaml.safe_load((ROOT / "config" / "fleet.yaml").read_text())
+    fleet["durations"]["live_migration_per_gb"] = 300.0
+    fleet_file = workdir / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(fleet))
+    with running_dev_server(workdir, COMPUTE_ACTIONS_FLEET__FLEET_FILE=str(fleet_file)) as server:
+        yield server
