@@ -219,6 +219,23 @@ def metadata() -> Validator:
     return check
 
 
+def nullable(validator: Validator, json_type_name: str) -> Validator:
+    """``validator`` widened to ``[<json_type_name>, 'null']``, with jsonschema's wording."""
+    def check(value: Any, path: Path) -> None:
+        if value is None:
+            return
+        if json_type(value) != json_type_name:
+            raise SchemaError(path, value, f"{value!r} is not of type '{json_type_name}', 'null'")
+        validator(value, path)
+
+    return check
+
+
+def fqdn() -> Validator:
+    """Nova's ``parameter_types.fqdn`` (host names in migrate and os-migrateLive)."""
+    return string(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9-._]*$")
+
+
 def action(key: str, value_schema: Validator) -> Validator:
     """The body of ``POST /servers/{id}/action`` for one action key."""
     return obj({key: value_schema}, required=[key])

@@ -86,6 +86,13 @@ class FlowContext:
     def poll_interval(self) -> float:
         return self.settings.engine.poll_interval_seconds
 
+    def record_events(self, *events: ActionEvent, action_update: dict[str, Any] | None = None) -> None:
+        """Events a step writes itself (one per attempt, say), committed as the runner commits:
+        with the run's saved values, and only while this worker still holds the lease."""
+        ttl = self.settings.engine.lease_ttl_seconds
+        self.store.commit_run(self.run, owner=self.run.owner, lease_ttl=ttl, due_in=ttl,
+                              events=list(events), action_update=action_update)
+
 
 class Step:
     """One named, idempotent unit of a flow, with its undo beside it.

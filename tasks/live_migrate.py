@@ -133,12 +133,6 @@ def hypervisor_now(fc: FlowContext) -> float:
     return float(clock.now()) if clock is not None else time.time()
 
 
-def record_events(fc: FlowContext, *events: ActionEvent) -> None:
-    """Events a step writes itself, committed as the runner commits: only while this worker holds the lease."""
-    lease = fc.settings.engine.lease_ttl_seconds
-    fc.store.commit_run(fc.run, owner=fc.run.owner, lease_ttl=lease, due_in=lease, events=list(events))
-
-
 def open_event(fc: FlowContext, key: str, name: str, host: str) -> ActionEvent:
     """The event under ``key``, started afresh when a resumed step repeats it."""
     event = fc.store.get_event(fc.request_id, key) or ActionEvent(key=key, event=name, host=host)
@@ -222,7 +216,7 @@ class FindDestination(Step):
         conductor = fc.store.get_event(fc.request_id, self.conductor_key(fc))
         if conductor is not None:
             conductor.details = explain(rejections, chosen=candidate)
-            record_events(fc, conductor)
+            fc.record_events(conductor)
 
     def conductor_key(self, fc: FlowContext) -> str:
         return str(event_key(LiveMigrateFlow().steps(fc.run), fc.run.cursor))
@@ -254,7 +248,7 @@ class FindDestination(Step):
                 fc.values["rejections"] = selection.rejections
         fc.values["candidate"] = chosen
         fc.values["attempt"] = int(fc.values.get("attempt", 0)) + 1
-        record_events(fc, open_event(fc, self.attempt_key(fc, CHECK_DESTINATION), CHECK_DESTINATION, chosen))
+        fc.record_events(open_event(fc, self.attempt_key(fc, CHECK_DESTINATION), CHECK_DESTINATION, chosen))
         return chosen
 
     def claim_forced(self, fc: FlowContext, inst: Instance, source: Host) -> str:
@@ -285,7 +279,7 @@ class FindDestination(Step):
         if failed:
             return failed
         source_event = open_event(fc, self.attempt_key(fc, CHECK_SOURCE), CHECK_SOURCE, source.name)
-        record_events(fc, close_event(dest_event), source_event)
+        fc.record_events(close_event(dest_event), source_event)
 
         def source_checks() -> None:
             block = block_migration_for(source, dest, inst, requested)
@@ -299,7 +293,7 @@ class FindDestination(Step):
 
         failed = self.under_event(fc, source_event, source_checks)
         if not failed:
-            record_events(fc, close_event(source_event))
+            fc.record_events(close_event(source_event))
         return failed
 
     def under_event(self, fc: FlowContext, event: ActionEvent,
@@ -313,7 +307,7 @@ class FindDestination(Step):
         except Exception as exc:
             expected = isinstance(exc, errors.ComputeError)
             detail = exc.message if expected and exc.message else type(exc).__name__
-            record_events(fc, close_event(event, detail))
+            fc.record_events(close_event(event, detail))
             if not expected:
                 raise
             return event.event, detail
@@ -331,7 +325,7 @@ class FindDestination(Step):
         forced = bool(fc.params.get("force"))
         if forced:
             fc.values["forced_problem"] = problem
-        record_events(fc)
+        fc.record_events()
         fc.store.release_claim(host, inst.id)
         if forced:
             raise StepFailed(problem)
@@ -416,7 +410,7 @@ class PreLiveMigration(OnDestination):
             error = exc.message
         close_event(event, error)
         event.details = error or public_reason(fc.run.error or CANCELLED_MESSAGE)
-        record_events(fc, event)
+        fc.record_events(event)
 
 
 class TransferGuest(Step):

@@ -136,9 +136,7 @@ def record_attempt(fc: FlowContext, attempt: int, host: str, started: str,
         event.details = getattr(failure, "message", "") or type(failure).__name__
         event.traceback = "".join(traceback.format_exception(failure))
         update = {"message": "Error"}
-    ttl = fc.settings.engine.lease_ttl_seconds
-    fc.store.commit_run(fc.run, owner=fc.run.owner, lease_ttl=ttl, due_in=ttl,
-                        events=[event, *([also] if also else [])], action_update=update)
+    fc.record_events(event, *([also] if also else []), action_update=update)
 
 
 def explain(rejections: dict[str, str], chosen: str | None = None) -> str:

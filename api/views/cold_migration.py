@@ -21,21 +21,8 @@ MIGRATE_HOST_RULE = "os_compute_api:os-migrate-server:migrate:host"
 CONFIRM_RESIZE_RULE = "os_compute_api:servers:confirm_resize"
 REVERT_RESIZE_RULE = "os_compute_api:servers:revert_resize"
 
-
-def nullable(validator: schemas.Validator, json_type: str) -> schemas.Validator:
-    """JSON-Schema ``"type": [<json_type>, "null"]`` in front of ``validator``."""
-    def check(value: Any, path: schemas.Path) -> None:
-        if value is None:
-            return
-        if schemas.json_type(value) != json_type:
-            raise schemas.SchemaError(path, value, f"{value!r} is not of type '{json_type}', 'null'")
-        validator(value, path)
-
-    return check
-
-
-FQDN = schemas.string(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9-._]*$")
-MIGRATE_SCHEMA_V256 = schemas.action("migrate", nullable(schemas.obj({"host": nullable(FQDN, "string")}), "object"))
+MIGRATE_SCHEMA_V256 = schemas.action(
+    "migrate", schemas.nullable(schemas.obj({"host": schemas.nullable(schemas.fqdn(), "string")}), "object"))
 
 
 @register("migrate")

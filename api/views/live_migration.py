@@ -29,16 +29,7 @@ TRUE_STRINGS = frozenset({"True", "TRUE", "true", "1", "ON", "On", "on", "YES", 
 # What Nova answers when its RPC call to the conductor times out (expected_errors turns it into a 500).
 TIMEOUT_MESSAGE = f"{UNEXPECTED_MESSAGE}\n<class 'oslo_messaging.exceptions.MessagingTimeout'>"
 
-FQDN = schemas.string(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9-._]*$")
-
-
-def host_or_null(value: Any, path: schemas.Path) -> None:
-    """Nova's ``host``: the fqdn type widened to ``['string', 'null']``."""
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise schemas.SchemaError(path, value, f"{value!r} is not of type 'string', 'null'")
-    FQDN(value, path)
+host_or_null = schemas.nullable(schemas.fqdn(), "string")
 
 
 def boolean_or_auto() -> schemas.Validator:
