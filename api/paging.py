@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from api import current
+from api import current, links
 from api.errors import bad_request
 
 T = TypeVar("T")
@@ -31,3 +31,12 @@ def after_marker(items: Sequence[T], marker: str | None, key: Callable[[T], str]
 
 def page_is_full(page: Sequence[object], limit: int) -> bool:
     return bool(limit) and len(page) == limit
+
+
+def listing_body(collection: str, rendered: list[object], page: Sequence[T], limit: int, path: str,
+                 marker_of: Callable[[T], str]) -> dict[str, object]:
+    """``{collection: [...]}`` plus ``<collection>_links`` with the next page when this one is full."""
+    body: dict[str, object] = {collection: rendered}
+    if page_is_full(page, limit):
+        body[f"{collection}_links"] = [links.next_link(path, marker_of(page[-1]))]
+    return body

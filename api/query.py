@@ -67,3 +67,13 @@ def boolean(name: str, raw: str) -> bool:
     if raw not in BOOLEAN_STRINGS:
         raise _invalid(name, raw, f"{raw!r} is not one of {sorted(BOOLEAN_STRINGS)!r}")
     return raw in _TRUE_STRINGS
+
+
+def minimum_filter(params: Mapping[str, Any], name: str) -> int | None:
+    """A ``minRam``/``minDisk`` style filter: digits only, else Nova's 400."""
+    raw = params.get(name)
+    if raw is None:
+        return None
+    if not is_digit_string(raw):
+        raise bad_request(f"Invalid {name} filter [{raw}]")
+    return int(raw)

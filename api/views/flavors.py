@@ -11,8 +11,6 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from api import current, links, microversions, paging, query
-from api.errors import bad_request
-from api.schemas import is_digit_string
 from compute.models import Flavor
 
 bp = Blueprint("flavors", __name__, url_prefix="/v2.1")
@@ -63,21 +61,12 @@ def public_filter(raw: str | None, is_admin: bool) -> bool | None:
     return True
 
 
-def minimum(params: dict[str, Any], name: str) -> int | None:
-    raw = params.get(name)
-    if raw is None:
-        return None
-    if not is_digit_string(raw):
-        raise bad_request(f"Invalid {name} filter [{raw}]")
-    return int(raw)
-
-
 def _listing(detailed: bool) -> Any:
     mv = microversions.current()
     params = query.parse(LIST_QUERY)
     ctx = current.context()
     public = public_filter(params.get("is_public"), ctx.is_admin)
-    min_ram, min_disk = minimum(params, "minRam"), minimum(params, "minDisk")
+    min_ram, min_disk = query.minimum_filter(params, "minRam"), query.minimum_filter(params, "minDisk")
     flavors = sorted(current.service().list_flavors(), key=lambda f: f.id)
     marker = params.get("marker")
     flavors = paging.after_marker(flavors, marker, lambda f: f.id, f"Marker {marker} could not be found.")
@@ -90,10 +79,8 @@ def _listing(detailed: bool) -> Any:
     limit = paging.effective_limit(params.get("limit"))
     flavors = flavors[:limit]
     render = detail_view if detailed else summary_view
-    body: dict[str, Any] = {"flavors": [render(f, mv) for f in flavors]}
-    if paging.page_is_full(flavors, limit):
-        body["flavors_links"] = [links.next_link("flavors/detail" if detailed else "flavors", flavors[-1].id)]
-    return jsonify(body)
+    return jsonify(paging.listing_body("flavors", [render(f, mv) for f in flavors], flavors, limit,
+                                       "flavors/detail" if detailed else "flavors", lambda f: f.id))
 
 
 @bp.get("/flavors")

@@ -11,8 +11,6 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from api import current, links, paging, query
-from api.errors import bad_request
-from api.schemas import is_digit_string
 from api.timestamps import isotime, stored_time
 from compute.models import Image
 
@@ -74,15 +72,6 @@ def detail_view(image: Image) -> dict[str, Any]:
     return view
 
 
-def minimum(params: dict[str, Any], name: str) -> int | None:
-    raw = params.get(name)
-    if raw is None:
-        return None
-    if not is_digit_string(raw):
-        raise bad_request(f"Invalid {name} filter [{raw}]")
-    return int(raw)
-
-
 def wanted_ids(raw: str | None) -> set[str] | None:
     """``id=<id>`` or Glance's ``id=in:<id>,<id>`` (what OSC sends)."""
     if raw is None:
@@ -117,7 +106,8 @@ def matches(image: Image, params: dict[str, Any], ids: set[str] | None,
 
 def _listing(detailed: bool) -> Any:
     params = query.parse(LIST_QUERY)
-    ids, min_ram, min_disk = wanted_ids(params.get("id")), minimum(params, "minRam"), minimum(params, "minDisk")
+    ids = wanted_ids(params.get("id"))
+    min_ram, min_disk = query.minimum_filter(params, "minRam"), query.minimum_filter(params, "minDisk")
     images = current.service().list_images(current.context())
     marker = params.get("marker")
     images = paging.after_marker(images, marker, lambda i: i.id, f"Marker {marker} could not be found.")
@@ -125,10 +115,8 @@ def _listing(detailed: bool) -> Any:
     limit = paging.effective_limit(params.get("limit"))
     images = images[:limit]
     render = detail_view if detailed else summary_view
-    body: dict[str, Any] = {"images": [render(i) for i in images]}
-    if paging.page_is_full(images, limit):
-        body["images_links"] = [links.next_link("images/detail" if detailed else "images", images[-1].id)]
-    return jsonify(body)
+    return jsonify(paging.listing_body("images", [render(i) for i in images], images, limit,
+                                       "images/detail" if detailed else "images", lambda i: i.id))
 
 
 @bp.get("/images")

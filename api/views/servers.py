@@ -205,10 +205,8 @@ def _list(detailed: bool) -> Any:
         items = [builder.full(i) for i in page]
     else:
         items = [summary(i) for i in page]
-    body: dict[str, Any] = {"servers": items}
-    if paging.page_is_full(page, limit):
-        body["servers_links"] = [links.next_link("servers/detail" if detailed else "servers", page[-1].id)]
-    return jsonify(body)
+    return jsonify(paging.listing_body("servers", items, page, limit,
+                                       "servers/detail" if detailed else "servers", lambda i: i.id))
 
 
 @bp.get("/servers")

@@ -1,5 +1,5 @@
-"""How long a cold migration, a confirm and a revert take on real Redis with a real worker,
-against a floor measured in the same run.
+"""How long the multi-step actions take on real Redis with a real worker, against a floor
+measured in the same run: a cold migration, a confirm, a revert and a backup.
 
 Starts one ``compute-actions worker`` process (prefork, ``--concurrency 1``) on a private
 key prefix and queue, and drives the service layer from this process, as the API does.
@@ -10,13 +10,15 @@ accepts it) to ``finish_time`` (written by the worker's last commit).
   migrate        accept -> VERIFY_RESIZE (8 steps; with --scale 0, one delivery)
   confirmResize  accept -> confirmed, source claim released (4 steps)
   revertResize   accept -> back on the source (5 steps)
+  createBackup   accept -> image active and rotation done (three per run with rotation 2:
+                 the third also deletes the first)
 
 With the default ``--scale 0`` every simulated hypervisor operation takes no time, so the
 numbers are the engine's own cost (steps, commits, re-enqueues); ``--scale 1`` adds the
 fleet's simulated durations (a 20 GiB copy is 1 s at 0.05 s/GiB). Wall-clock times drift
 run to run on a noisy box; the ratios to the floor are the numbers to compare.
 
-    .venv/bin/python bench/cold_migration_times.py [--runs 30] [--scale 0]
+    .venv/bin/python bench/action_times.py [--runs 30] [--scale 0]
 """
 from __future__ import annotations
 
@@ -107,7 +109,8 @@ def main() -> None:
                **{f"COMPUTE_ACTIONS_ENGINE__{k.upper()}": str(v) for k, v in
                   settings.engine.model_dump().items()})
     runtime = build_runtime(settings)
-    times: dict[str, list[float]] = {"floor": [], "migrate": [], "confirmResize": [], "revertResize": []}
+    times: dict[str, list[float]] = {"floor": [], "migrate": [], "confirmResize": [], "revertResize": [],
+                                     "createBackup": []}
     with tempfile.TemporaryDirectory() as tmp:
         worker = start_worker(env, Path(tmp) / "worker.log")
         try:
@@ -129,6 +132,9 @@ def main() -> None:
                 timed(runtime, lambda c: cold_migration.migrate(runtime.service, c, current()))
                 times["revertResize"].append(timed(runtime, lambda c: cold_migration.revert_resize(
                     runtime.service, c, current())))
+                for _ in range(3):
+                    times["createBackup"].append(timed(runtime, lambda c: runtime.service.create_backup(
+                        c, current(), name="bench", backup_type="daily", rotation=2)))
                 timed(runtime, lambda c: runtime.service.delete_server(c, current()))
         finally:
             worker.terminate()
