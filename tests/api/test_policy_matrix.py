@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import CALLERS, HOST, IMAGE_ID
+from tests.api.conftest import CALLERS, HOST, IMAGE_ID, mv
 
 Operation = Callable[[Any, Any, dict[str, str], Any], Any]
 
@@ -19,13 +19,14 @@ def first_action(store: Any, server: Any) -> str:
     return store.list_actions(server.id)[-1].request_id
 
 
-def action(body: dict[str, Any]) -> Operation:
+def action(body: dict[str, Any], version: str = "2.1") -> Operation:
     return lambda client, server, headers, store: client.post(
-        f"/v2.1/servers/{server.id}/action", json=body, headers=headers)
+        f"/v2.1/servers/{server.id}/action", json=body, headers={**headers, **mv(version)})
 
 
-def get(path: str) -> Operation:
-    return lambda client, server, headers, store: client.get(path.format(server=server.id), headers=headers)
+def get(path: str, version: str = "2.1") -> Operation:
+    return lambda client, server, headers, store: client.get(path.format(server=server.id),
+                                                             headers={**headers, **mv(version)})
 
 
 OPERATIONS: dict[str, tuple[Operation, dict[str, int]]] = {
@@ -37,6 +38,11 @@ OPERATIONS: dict[str, tuple[Operation, dict[str, int]]] = {
                       {"admin": 204, "owner": 204, "other": 404, "none": 401}),
     "list instance actions": (get("/v2.1/servers/{server}/os-instance-actions"),
                               {"admin": 200, "owner": 200, "other": 404, "none": 401}),
+    "createBackup": (action({"createBackup": {"name": "b", "backup_type": "daily", "rotation": 1}}),
+                     {"admin": 202, "owner": 202, "other": 404, "none": 401}),
+    # the policy passes for the owner: the 409 is the state check (the server is not resized)
+    "confirmResize": (action({"confirmResize": None}), {"admin": 409, "owner": 409, "other": 404, "none": 401}),
+    "revertResize": (action({"revertResize": None}), {"admin": 409, "owner": 409, "other": 404, "none": 401}),
     "show instance action": (lambda c, s, h, st: c.get(
         f"/v2.1/servers/{s.id}/os-instance-actions/{first_action(st, s)}", headers=h),
         {"admin": 200, "owner": 200, "other": 404, "none": 401}),
@@ -46,6 +52,15 @@ OPERATIONS: dict[str, tuple[Operation, dict[str, int]]] = {
     "injectNetworkInfo": (action({"injectNetworkInfo": None}),
                           {"admin": 202, "owner": 403, "other": 404, "none": 401}),
     "resetNetwork": (action({"resetNetwork": None}), {"admin": 202, "owner": 403, "other": 404, "none": 401}),
+    "migrate": (action({"migrate": None}), {"admin": 202, "owner": 403, "other": 404, "none": 401}),
+    "migrate to a host": (action({"migrate": {"host": "compute-kvm-2"}}, "2.56"),
+                          {"admin": 202, "owner": 403, "other": 404, "none": 401}),
+    "os-migrateLive": (action({"os-migrateLive": {"host": None, "block_migration": "auto"}}, "2.34"),
+                       {"admin": 202, "owner": 403, "other": 404, "none": 401}),
+    "os-migrateLive to a host": (action({"os-migrateLive": {"host": "compute-kvm-2", "block_migration": "auto"}},
+                                        "2.68"), {"admin": 202, "owner": 403, "other": 404, "none": 401}),
+    "list server migrations": (get("/v2.1/servers/{server}/migrations", "2.23"),
+                               {"admin": 200, "owner": 403, "other": 404, "none": 401}),
     # collections
     "list servers": (get("/v2.1/servers"), {"admin": 200, "owner": 200, "other": 200, "none": 401}),
     "list servers detail": (get("/v2.1/servers/detail"), {"admin": 200, "owner": 200, "other": 200, "none": 401}),
@@ -66,6 +81,7 @@ OPERATIONS: dict[str, tuple[Operation, dict[str, int]]] = {
     "hypervisor statistics": (get("/v2.1/os-hypervisors/statistics"),
                               {"admin": 200, "owner": 403, "other": 403, "none": 401}),
     "list services": (get("/v2.1/os-services"), {"admin": 200, "owner": 403, "other": 403, "none": 401}),
+    "list migrations": (get("/v2.1/os-migrations"), {"admin": 200, "owner": 403, "other": 403, "none": 401}),
     "list flavors": (get("/v2.1/flavors/detail"), {"admin": 200, "owner": 200, "other": 200, "none": 401}),
     "list images": (get("/v2.1/images/detail"), {"admin": 200, "owner": 200, "other": 200, "none": 401}),
 }
