@@ -61,7 +61,9 @@ def json_body() -> Any:
     else:
         try:
             body = json.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            # JSON may spell a lone surrogate ("\ud800"), which no UTF-8 record can hold.
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except (ValueError, UnicodeError, RecursionError):
             raise bad_request(MALFORMED) from None
     g.json_body = body
     return body

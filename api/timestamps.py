@@ -18,10 +18,10 @@ def parse_timestamp(raw: str) -> dt.datetime | None:
         text = text[:-1] + "+00:00"
     try:
         parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # overflow: 9999-12-31T23:59:59-01:00 and the like
         return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return parsed
 
 

@@ -45,8 +45,6 @@ ABORTABLE_FROM_2_65 = (QUEUED, PREPARING, RUNNING)
 LIVE_MIGRATE_VM_STATES = (VmState.ACTIVE, VmState.PAUSED)
 SERVICE_UNAVAILABLE = "Service is unavailable at this time."
 
-# Nova's rpc_response_timeout: how long a < 2.34 request waits for the conductor's checks.
-PRECHECK_TIMEOUT_SECONDS = 60.0
 
 
 class InvalidMigrationState(errors.Invalid):
@@ -187,7 +185,7 @@ def pause(seconds: float) -> None:
 
 
 def wait_for_prechecks(service: ComputeService, instance: Instance, migration: Migration,
-                       timeout: float = PRECHECK_TIMEOUT_SECONDS) -> None:
+                       timeout: float) -> None:
     """Below 2.34 Nova's API makes an RPC *call* to the conductor, so the reply waits for its checks.
 
     Returns once the migration has left ``accepted`` for ``queued`` or later: the destination is

@@ -199,6 +199,8 @@ class FlowRun(BaseModel):
     reaps: int = 0
     # Reaps of a run that was inside a step when its worker stopped; only these count toward max_reaps.
     lost_in_step: int = 0
+    # A revert step that kept killing its worker; the runner skips it (and records that) instead.
+    skip_revert_of: int | None = None
     abort_reason: str | None = None
     error: str | None = None
     owner: str | None = None

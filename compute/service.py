@@ -183,15 +183,17 @@ class ComputeService:
         try:
             self.enqueuer.enqueue(action.request_id, 0)
         except errors.QueueUnavailable:
-            if undo is not None:
-                undo()
             def restore(inst: Instance) -> None:
                 if inst.task_state == before["new_task_state"]:
                     inst.vm_state = before["vm_state"]
                     inst.task_state = before["task_state"]
 
-            self.store.update_instance(action.instance_uuid, restore)
-            self.store.delete_action(action)
+            try:
+                if undo is not None:
+                    undo()
+                self.store.update_instance(action.instance_uuid, restore, undoing=True)
+            finally:
+                self.store.delete_action(action)
             raise
 
     # ---- actions ------------------------------------------------------------------------

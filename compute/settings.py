@@ -38,6 +38,8 @@ class ApiOptions(BaseModel):
     keystone_authtoken: dict[str, Any] = {}
     # Nova removed resetNetwork in 23.0.0 (410 Gone); the seed documents 202.
     reset_network_removed: bool = False
+    # Nova's rpc_response_timeout: how long an os-migrateLive below 2.34 waits for its pre-checks.
+    rpc_response_timeout: float = 60.0
     # Base URL used in links and Location headers when set (else the request's own URL).
     public_endpoint: str | None = None
 

@@ -87,12 +87,15 @@ class Store:
         run: FlowRun | None = None,
         due_in: float = 0.0,
         also: Callable[[Any], None] | None = None,
+        undoing: bool = False,
     ) -> Instance:
         """Compare-and-set: ``mutate`` sees the current record and may raise to abort.
 
         An action record (and its flow run) passed here is written in the same MULTI,
         so a caller never sees a state change without the action that explains it;
         ``also(pipe)`` queues further writes into that MULTI (e.g. a backup's image).
+        ``undoing`` puts back a state this process itself changed a moment ago, so the
+        transition table (which lists forward moves) is not consulted.
         """
         key = self.k("instance", instance_id)
         seq = self.next_seq() if action is not None else 0
@@ -103,7 +106,8 @@ class Store:
                 raise errors.InstanceNotFound(instance_id)
             before = inst.task_state
             mutate(inst)
-            check_task_transition(before, inst.task_state)
+            if not undoing:
+                check_task_transition(before, inst.task_state)
             inst.updated_at = utcnow()
             pipe.multi()
             pipe.set(key, inst.model_dump_json())

@@ -262,6 +262,7 @@ class FlowRunner:
         run = fc.run
         run.phase = "revert"
         run.error = reason
+        run.lost_in_step = 0
         # The step at the cursor may have half-run; it is reverted too.
         run.cursor = min(run.cursor, len(steps) - 1)
         self._commit(run, owner, action_update={"message": "Error"})
@@ -270,6 +271,13 @@ class FlowRunner:
         run = fc.run
         while run.cursor >= 0:
             step = steps[run.cursor]
+            if run.skip_revert_of == run.cursor:
+                LOG.error("skipping the revert of %s for %s: it kept killing its worker", step.name, run.request_id)
+                run.error = f"{run.error}; the revert of {step.name} was skipped: its worker kept dying"
+                run.skip_revert_of = None
+                run.cursor -= 1
+                self._commit(run, owner)
+                continue
             try:
                 step.revert(fc)
             except errors.LeaseLost:

@@ -98,6 +98,8 @@ def run_api(bind: str, workers: int, settings: Settings) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "sync")
+            # A request may wait for os-migrateLive pre-checks (below 2.34) before answering.
+            self.cfg.set("timeout", int(settings.api.rpc_response_timeout) + 30)
             self.cfg.set("accesslog", None)
 
         def load(self):  # noqa: ANN202 - gunicorn's signature

@@ -32,7 +32,8 @@ class Reaper:
     def _decide(self, run: FlowRun) -> None:
         """Queued: send again as is. Waiting: its wake-up message is late (a backlog, or it died
         with a worker) and nothing was in progress, so resume without counting it. Running: a
-        worker died inside a step; after ``max_reaps`` of those, give up with the reason."""
+        worker died inside a step; after ``max_reaps`` of those, give up with the reason, or,
+        when it was already rolling back, skip the revert step that keeps dying."""
         if run.status == "queued":
             return
         run.wake += 1
@@ -40,7 +41,11 @@ class Reaper:
         if run.status != "running":
             return
         run.lost_in_step += 1
-        if run.lost_in_step > self.engine.max_reaps and not run.abort_reason:
+        if run.lost_in_step <= self.engine.max_reaps:
+            return
+        if run.phase == "revert":
+            run.skip_revert_of, run.lost_in_step = run.cursor, 0
+        elif not run.abort_reason:
             run.abort_reason = (
                 f"The worker running this action stopped responding {run.lost_in_step} times "
                 f"(last heartbeat {run.heartbeat_at}); the action was abandoned and rolled back."

@@ -17,6 +17,7 @@ from api.lookup import authorize_for_server, find_server
 CREATE_BACKUP_RULE = "os_compute_api:os-create-backup"
 # Nova's quota default for metadata_items, enforced on backups only below 2.39.
 METADATA_ITEMS_QUOTA = 128
+MAX_ROTATION = 2**31 - 1
 
 CREATE_BACKUP_SCHEMA = schemas.action("createBackup", schemas.obj(
     {
@@ -39,7 +40,8 @@ def create_backup(server_id: str, body: dict[str, Any]) -> Response:
     metadata = request.get("metadata") or {}
     if mv < (2, 39) and len(metadata) > METADATA_ITEMS_QUOTA:
         raise forbidden("Image metadata limit exceeded")
-    rotation = int(request["rotation"])
+    # Any rotation at least the number of backups keeps them all; Redis ranks are 64-bit.
+    rotation = min(int(request["rotation"]), MAX_ROTATION)
     image = current.service().create_backup(
         current.context(), instance, name=request["name"], backup_type=request["backup_type"],
         rotation=rotation, metadata=metadata)

@@ -75,7 +75,7 @@ def read_request(args: dict[str, Any], mv: microversions.APIVersion) -> LiveMigr
 
 @register("os-migrateLive")
 def migrate_live(server_id: str, body: dict[str, Any]) -> Response:
-    """Below 2.34 the reply waits (at most ``PRECHECK_TIMEOUT_SECONDS``, Nova's rpc_response_timeout)
+    """Below 2.34 the reply waits (at most ``[api] rpc_response_timeout``, as Nova's RPC call)
     for the destination to be chosen and checked. A failed check is Nova's 400 with its message;
     a timeout is Nova's 500 after a MessagingTimeout, with an instance fault, while the migration
     itself carries on and ends in its record and instance action. From 2.34: 202 at once."""
@@ -90,7 +90,7 @@ def migrate_live(server_id: str, body: dict[str, Any]) -> Response:
     if request.checks_before_reply:
         try:
             live_migration.wait_for_prechecks(service, instance, migration,
-                                              timeout=live_migration.PRECHECK_TIMEOUT_SECONDS)
+                                              timeout=current.settings().api.rpc_response_timeout)
         except live_migration.PrecheckTimeout:
             raise ApiError(500, TIMEOUT_MESSAGE) from None
     return accepted()

@@ -177,3 +177,17 @@ def test_queue_unavailable__create_leaves_no_server(client, store, enqueuer):
     assert response.status_code == 503
     assert fault(response)[0] == "serviceUnavailable"
     assert store.list_instances() == []
+
+
+def test_queue_unavailable__delete_of_a_busy_server_is_503_and_changes_nothing(
+        client, store, active_server, enqueuer):
+    from compute.errors import QueueUnavailable
+    from tests.api.conftest import set_fields
+
+    set_fields(store, active_server.id, task_state="image_backup")
+    enqueuer.fail_with = QueueUnavailable("broker down")
+    response = client.delete(f"/v2.1/servers/{active_server.id}", headers={"X-Auth-Token": "admin:admin"})
+    assert response.status_code == 503
+    after = store.get_instance(active_server.id)
+    assert (after.vm_state, after.task_state) == ("active", "image_backup")
+    assert [a.action for a in store.list_actions(active_server.id)] == ["create"]

@@ -131,3 +131,13 @@ def test_create_backup__queue_down_is_503_and_leaves_no_image(
     assert backups(store, active_server.id) == []
     assert store.get_instance(active_server.id).task_state is None
     assert [a.action for a in store.list_actions(active_server.id)] == ["create"]
+
+
+@pytest.mark.parametrize("rotation", [10**30, "9" * 40])
+def test_create_backup__a_huge_rotation_is_accepted_and_keeps_every_backup(
+        client: FlaskClient, active_server: Instance, store: Store, rotation: Any) -> None:
+    """Redis ranks are 64-bit: the API clamps, which changes nothing (no server has 2**31 backups)."""
+    response = post_action(client, active_server.id, backup_body(rotation=rotation), OWNER)
+    assert response.status_code == 202
+    run = store.get_run(response.headers["x-openstack-request-id"])
+    assert run.params["rotation"] == 2**31 - 1

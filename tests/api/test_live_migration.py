@@ -73,9 +73,8 @@ def test_accepted__empty_202_server_migrating_migration_accepted_and_action_reco
     ("2.68", {"host": "compute-kvm-2", "block_migration": "auto"},
      {"host": "compute-kvm-2", "force": False, "block_migration": None, "disk_over_commit": None}),
 ])
-def test_accepted__the_body_is_read_per_microversion(client, store, active_server, monkeypatch, version, args,
-                                                     expected):
-    monkeypatch.setattr(live_migration, "PRECHECK_TIMEOUT_SECONDS", 0.0)  # no worker here: below 2.34 it times out
+def test_accepted__the_body_is_read_per_microversion(make_app, store, active_server, version, args, expected):
+    client = make_app(api={"rpc_response_timeout": 0.0}).test_client()  # no worker here: below 2.34 it times out
     response = live(client, active_server.id, args, version)
     before_reply = tuple(map(int, version.split("."))) < (2, 34)
     assert response.status_code == (500 if before_reply else 202)
@@ -228,8 +227,8 @@ def test_before_2_34__from_2_34_the_same_failure_is_a_202(engine_client, store, 
 
 
 def test_before_2_34__a_timeout_is_novas_500_with_a_fault_and_the_migration_goes_on(
-        client, store, active_server, monkeypatch):
-    monkeypatch.setattr(live_migration, "PRECHECK_TIMEOUT_SECONDS", 0.05)
+        make_app, store, active_server):
+    client = make_app(api={"rpc_response_timeout": 0.05}).test_client()
     response = live(client, active_server.id, V21, "2.1")
     assert (response.status_code, fault(response)) == (500, ("computeFault", 500, TIMEOUT_MESSAGE))
     after = store.get_instance(active_server.id)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -85,3 +86,29 @@ def test_methods__odd_methods_never_500(client, active_server):
         response = getattr(client, method)("/v2.1/servers/detail", headers=ADMIN)
         assert response.status_code < 500
     assert client.post(f"/v2.1/servers/{active_server.id}", headers=ADMIN).status_code == 405
+
+
+@pytest.mark.parametrize("path, version", [
+    ("/v2.1/servers/{server}/os-instance-actions?changes-since={when}", "2.66"),
+    ("/v2.1/servers/{server}/os-instance-actions?changes-before={when}", "2.66"),
+    ("/v2.1/os-migrations?changes-since={when}", "2.66"),
+    ("/v2.1/servers/detail?changes-since={when}", "2.1"),
+    ("/v2.1/images/detail?changes-since={when}", "2.1"),
+])
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00%2B01:00"])
+def test_timestamps__out_of_range_after_utc_conversion_are_400(client, active_server, path, version, when):
+    response = client.get(path.format(server=active_server.id, when=when),
+                          headers={**ADMIN, "OpenStack-API-Version": f"compute {version}"})
+    assert response.status_code == 400, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("body", [
+    {"createBackup": {"name": "b", "backup_type": "\ud800", "rotation": 1}},
+    {"changePassword": {"adminPass": "\ud800"}},
+])
+def test_bodies__a_lone_surrogate_is_400_and_changes_nothing(client, store, active_server, body):
+    raw = json.dumps(body)  # ensure_ascii keeps "\ud800" as JSON text, as a client could send it
+    response = client.post(f"/v2.1/servers/{active_server.id}/action", data=raw,
+                           headers={**ADMIN, "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert store.get_instance(active_server.id).task_state is None

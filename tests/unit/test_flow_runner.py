@@ -159,3 +159,28 @@ def test_queue_refusal__undoes_the_state_change_and_the_action(engine: Engine) -
     assert (after.vm_state, after.task_state) == (VmState.ACTIVE, None)
     assert engine.store.get_action(ctx.request_id) is None
     assert engine.store.get_run(ctx.request_id) is None
+
+
+def test_reaper__a_revert_that_keeps_killing_its_worker_is_skipped_and_the_action_ends(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks.create_server import ScheduleAndClaim
+
+    engine.fleet.add_fault("spawn", mode="fail", message="no disk")
+
+    def revert_dies(self, fc):  # noqa: ANN001, ANN202
+        raise SimulatedCrash("revert kills the worker")
+
+    monkeypatch.setattr(ScheduleAndClaim, "revert", revert_dies)
+    ctx = demo_ctx()
+    inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
+    later = time.time()
+    for _ in range(engine.settings.engine.max_reaps + 1):
+        with pytest.raises(SimulatedCrash):
+            engine.drain()
+        later += 3600
+        assert engine.reaper.sweep(now=later) == [ctx.request_id]
+    engine.drain()
+    run = engine.store.get_run(ctx.request_id)
+    assert run.status == "error" and "revert of ScheduleAndClaim was skipped" in run.error
+    assert engine.store.get_instance(inst.id).vm_state == VmState.ERROR  # the checkpoint's revert still ran
+    assert engine.store.get_action(ctx.request_id).finish_time is not None
