@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from compute.models import FlowRun, Instance, utcnow
+from compute.service import CHANGE_PASSWORD
 from compute.states import TaskState
 from tasks.flow import Flow, FlowContext, Step
-from tasks.instance_steps import DriverOperation
+from tasks.instance_steps import DriverOperation, accepted_since
 
 
 class ClearPasswordTaskOnRevert(Step):
@@ -13,7 +14,7 @@ class ClearPasswordTaskOnRevert(Step):
 
     def revert(self, fc: FlowContext) -> None:
         def clear(i: Instance) -> None:
-            if i.task_state == TaskState.UPDATING_PASSWORD:
+            if i.task_state == TaskState.UPDATING_PASSWORD and not accepted_since(fc, CHANGE_PASSWORD):
                 i.task_state = None
 
         fc.store.update_instance(fc.run.instance_uuid, clear)
@@ -25,8 +26,13 @@ class SetAdminPassword(DriverOperation):
 
 
 class FinishPasswordChange(Step):
+    """A rerun after a newer password change was accepted finds this one finished (the newer one
+    needed the server idle): that one's updating_password and password_set_at are left to it."""
+
     def execute(self, fc: FlowContext) -> None:
         def finish(i: Instance) -> None:
+            if accepted_since(fc, CHANGE_PASSWORD):
+                return
             if i.task_state == TaskState.UPDATING_PASSWORD:
                 i.task_state = None
             i.password_set_at = utcnow()

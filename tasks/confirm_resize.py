@@ -17,8 +17,14 @@ from compute.cold_migration import MigrationStatus
 from compute.models import FlowRun, Instance, Migration
 from compute.states import PowerState, VmState
 from tasks.flow import Flow, FlowContext, Step
-from tasks.migrate import MoveOperation, OnSource, being_deleted, change_server_and_migration, migration_of, \
-    op_succeeded
+from tasks.migrate import (
+    MoveOperation,
+    OnSource,
+    being_deleted,
+    change_server_and_migration,
+    migration_of,
+    op_succeeded,
+)
 
 EVENT = "compute_confirm_resize"
 
@@ -57,12 +63,18 @@ class ReleaseSourceClaim(OnSource, Step):
 
 
 class MarkConfirmed(OnSource, Step):
-    """Nova: vm_state stopped if the server is shut down, else active."""
+    """Nova: vm_state stopped if the server is shut down, else active.
+
+    Only from confirming: a rerun after a crash finds the migration confirmed, and the server
+    perhaps in VERIFY_RESIZE again for a newer move, which is not this one's to finish.
+    """
 
     event = EVENT
 
     def execute(self, fc: FlowContext) -> None:
         def confirmed(inst: Instance, migration: Migration) -> None:
+            if migration.status != MigrationStatus.CONFIRMING:
+                return
             if inst.vm_state == VmState.RESIZED and not being_deleted(inst):
                 inst.vm_state = VmState.STOPPED if inst.power_state == PowerState.SHUTDOWN else VmState.ACTIVE
             migration.status = MigrationStatus.CONFIRMED

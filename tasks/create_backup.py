@@ -13,9 +13,10 @@ import logging
 from compute.driver import OperationStatus
 from compute.errors import DriverError
 from compute.models import FlowRun, Image, Instance
+from compute.service import CREATE_BACKUP
 from compute.states import TaskState
 from tasks.flow import Flow, FlowContext, Step, StepFailed, Wait
-from tasks.instance_steps import DriverOperation
+from tasks.instance_steps import DriverOperation, accepted_since
 
 LOG = logging.getLogger(__name__)
 
@@ -24,9 +25,12 @@ EVENT = "compute_backup_instance"
 
 
 def move_task_state(fc: FlowContext, expected: tuple[str, ...], new: str | None) -> None:
-    """Move task_state only from the states this backup put there (a rerun finds it moved)."""
+    """Move task_state only from the states this backup put there (a rerun finds it moved).
+
+    A rerun after a newer backup began finds that backup's image_* states, and leaves them.
+    """
     def move(i: Instance) -> None:
-        if i.task_state in expected:
+        if i.task_state in expected and not accepted_since(fc, CREATE_BACKUP):
             i.task_state = new
 
     fc.store.update_instance(fc.run.instance_uuid, move)

@@ -60,8 +60,13 @@ class SpawnOnHost(DriverOperation):
 
 
 class MarkActive(Step):
+    """Only from vm_state building, which no server returns to: a rerun after a crash finds the
+    server active, perhaps busy with a later action, and leaves its state alone."""
+
     def execute(self, fc: FlowContext) -> Wait | None:
         def activate(i: Instance) -> None:
+            if i.vm_state != VmState.BUILDING:
+                return
             i.vm_state = VmState.ACTIVE
             i.task_state = None
             i.power_state = PowerState.RUNNING

@@ -38,3 +38,18 @@ class DriverOperation(Step):
 
     def revert(self, fc: FlowContext) -> None:
         fc.driver.cancel(fc.op_id(self.operation))
+
+
+def accepted_since(fc: FlowContext, action: str) -> bool:
+    """Whether another ``action`` was accepted on this server after this one.
+
+    Accepting it needed the task_state this action set to be cleared first, so a task_state of
+    that kind is the newer action's now, not this one's. Exact when read inside the server's
+    compare-and-set: an action is recorded in the same MULTI as the state change it makes.
+    """
+    for earlier in fc.store.list_actions(fc.run.instance_uuid):  # newest first
+        if earlier.request_id == fc.request_id:
+            return False
+        if earlier.action == action:
+            return True
+    return False

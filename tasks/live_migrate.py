@@ -479,9 +479,13 @@ class TransferGuest(Step):
 
 
 class PostLiveMigration(OnDestination):
-    """The server now runs on the destination: host and node move, the source claim goes, ``completed``.
+    """The server now runs on the destination: ``completed``, the source claim goes, host and node move.
 
     The record turns ``completed`` first, so an abort that arrives now finds nothing to abort.
+    The claim goes before the move: until the move clears task_state ``migrating`` no other
+    action can claim for the server, so the claim released is this migration's own. A rerun
+    after the move finds the server off the source, or moved on by a newer migration, and
+    does nothing: the task_state and the claims are no longer this migration's.
     """
 
     event: ClassVar[str | None] = "compute_post_live_migration_at_destination"
@@ -492,8 +496,13 @@ class PostLiveMigration(OnDestination):
         return super().execute(fc)
 
     def on_done(self, fc: FlowContext, status: OperationStatus) -> None:
+        source = load_migration(fc).source_compute
+        if self.moved_on(fc, source):
+            return
         advance(fc, COMPLETED)
-        source, dest = load_migration(fc).source_compute, host_record(fc, destination(fc))
+        dest = host_record(fc, destination(fc))
+        if source:
+            fc.store.release_claim(source, fc.run.instance_uuid)
 
         def move(i: Instance) -> None:
             if i.host == source:
@@ -505,8 +514,13 @@ class PostLiveMigration(OnDestination):
             i.progress = 0
 
         fc.store.update_instance(fc.run.instance_uuid, move)
-        if source:
-            fc.store.release_claim(source, fc.run.instance_uuid)
+
+    @staticmethod
+    def moved_on(fc: FlowContext, source: str | None) -> bool:
+        """The server has left the source (this move was made), or a newer migration of it began."""
+        inst = fc.instance()
+        newest = fc.store.list_migrations(inst.id)[0]
+        return inst.host != source or newest.id != migration_id(fc)
 
 
 class LiveMigrateFlow(Flow):

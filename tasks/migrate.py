@@ -30,7 +30,11 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from compute import errors, scheduler
-from compute.cold_migration import MigrationStatus, get_migration, update_server_and_migration
+from compute.cold_migration import (
+    MigrationStatus,
+    get_migration,
+    update_server_and_migration,
+)
 from compute.driver import OperationStatus
 from compute.models import ActionEvent, FlowRun, Instance, Migration, utcnow
 from compute.states import PowerState, TaskState, VmState
@@ -346,7 +350,11 @@ class FinishMigrationOnDestination(OnDestination, MoveOperation):
 
 
 class MarkResized(OnDestination, Step):
-    """VERIFY_RESIZE: powered on unless it was stopped before the move (Nova's old_vm_state)."""
+    """VERIFY_RESIZE: powered on unless it was stopped before the move (Nova's old_vm_state).
+
+    Only from post-migrating: a rerun after a crash finds the migration finished, or already
+    confirmed or reverted, and leaves the server and the migration to whoever has them now.
+    """
 
     event = "compute_finish_resize"
 
@@ -354,6 +362,8 @@ class MarkResized(OnDestination, Step):
         was_stopped = fc.values.get("old_vm_state") == VmState.STOPPED
 
         def resized(inst: Instance, migration: Migration) -> None:
+            if migration.status != MigrationStatus.POST_MIGRATING:
+                return
             move_task(inst, (TaskState.RESIZE_FINISH,), None)
             inst.vm_state = VmState.RESIZED
             inst.power_state = PowerState.SHUTDOWN if was_stopped else PowerState.RUNNING

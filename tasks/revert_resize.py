@@ -23,8 +23,16 @@ from compute.cold_migration import MigrationStatus
 from compute.models import FlowRun, Instance, Migration, utcnow
 from compute.states import PowerState, TaskState, VmState
 from tasks.flow import Flow, FlowContext, Step
-from tasks.migrate import MoveOperation, OnDestination, OnSource, being_deleted, change_server_and_migration, \
-    migration_of, move_task, op_succeeded
+from tasks.migrate import (
+    MoveOperation,
+    OnDestination,
+    OnSource,
+    being_deleted,
+    change_server_and_migration,
+    migration_of,
+    move_task,
+    op_succeeded,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -106,10 +114,15 @@ class FinishRevertOnSource(OnSource, MoveOperation):
 
 
 class MarkReverted(OnSource, Step):
+    """Only from reverting: a rerun after a crash finds the migration reverted, and the server
+    perhaps in a newer move, whose task_state, vm_state and claims are not this one's."""
+
     event = "compute_finish_revert_resize"
 
     def execute(self, fc: FlowContext) -> None:
         def reverted(inst: Instance, migration: Migration) -> None:
+            if migration.status != MigrationStatus.REVERTING:
+                return
             move_task(inst, (TaskState.RESIZE_REVERTING,), None)
             if inst.vm_state == VmState.RESIZED:
                 inst.vm_state = VmState.STOPPED if inst.power_state == PowerState.SHUTDOWN else VmState.ACTIVE
