@@ -59,7 +59,7 @@ def build_dev_runtime(settings: Settings) -> Runtime:
     import fakeredis
 
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
-    return build_runtime(settings, redis_client=client, broker_url="memory://")
+    return build_runtime(settings, redis_client=client, broker_url="memory://localhost/")
 
 
 def run_dev(host: str, port: int, settings: Settings, clouds_yaml_path: str | None = None) -> None:
