@@ -303,8 +303,12 @@ class FlowRunner:
 
 
 def fail_instance(fc: FlowContext, reason: str) -> None:
-    """Put the server in ERROR with a fault, as Nova does when a build or delete fails."""
+    """Put the server in ERROR with a fault, as Nova does when a build or delete fails.
+
+    A server deleted meanwhile (a delete accepted during its build) stays deleted."""
     def mutate(inst: Instance) -> None:
+        if inst.deleted:
+            return
         inst.vm_state = "error"
         inst.task_state = None
         inst.fault = {"code": 500, "message": reason, "created": utcnow()}

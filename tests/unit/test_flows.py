@@ -112,3 +112,16 @@ def test_inject_network_info__records_an_action_with_an_event(engine: Engine) ->
     engine.drain()
     assert events_of(engine, ctx.request_id) == [("compute_inject_network_info", "Success")]
     assert engine.store.get_instance(inst.id).network_info_injected_at
+
+
+def test_delete_accepted_during_build__the_server_ends_deleted_without_claims(engine: Engine) -> None:
+    inst = engine.service.create_server(demo_ctx(), name="vm", flavor_id="2", image_id=None)
+    engine.service.delete_server(demo_ctx(), engine.store.get_instance(inst.id))
+    create_message, delete_message = engine.queue.pending[0], engine.queue.pending[1]
+    engine.queue.pending[:] = [delete_message]
+    engine.drain()
+    engine.queue.pending[:] = [create_message]
+    engine.drain()
+    after = engine.store.get_instance(inst.id)
+    assert (after.deleted, after.vm_state, after.host) == (True, VmState.DELETED, None)
+    assert all(engine.store.get_usage(h.name).running_vms == 0 for h in engine.store.list_hosts())
