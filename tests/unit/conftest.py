@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -69,6 +70,16 @@ class Engine:
                 return outcomes
             outcomes.append(self.runner.run(*self.queue.pop()))
         raise AssertionError("the queue did not drain")
+
+    def crash_until_abandoned(self, request_id: str) -> None:
+        """Every delivery dies inside a step; the reaper rescues it until it gives up, then it ends."""
+        later = time.time()
+        for _ in range(self.settings.engine.max_reaps + 1):
+            with pytest.raises(SimulatedCrash):
+                self.drain()
+            later += 3600
+            assert self.reaper.sweep(now=later) == [request_id]
+        self.drain()
 
     def boot(self, name: str = "vm", ctx: RequestContext | None = None, **kwargs: object) -> Instance:
         inst = self.service.create_server(ctx or demo_ctx(), name=name, flavor_id="2", image_id=IMAGE_ID,

@@ -158,13 +158,7 @@ def test_backup__abandoned_by_the_reaper_leaves_no_saving_image(
 
     monkeypatch.setattr(type(engine.fleet), "snapshot", always_dies)
     ctx, image = backup(engine, inst, rotation=1)
-    later = time.time()
-    for _ in range(engine.settings.engine.max_reaps + 1):
-        with pytest.raises(SimulatedCrash):
-            engine.drain()
-        later += 3600
-        engine.reaper.sweep(now=later)
-    engine.drain()
+    engine.crash_until_abandoned(ctx.request_id)
     assert engine.store.get_image(image.id) is None
     after = engine.store.get_instance(inst.id)
     assert (after.vm_state, after.task_state) == (VmState.ACTIVE, None)

@@ -98,13 +98,7 @@ def test_reaper__gives_up_after_max_reaps_and_rolls_back(
     monkeypatch.setattr(type(engine.fleet), "spawn", always_dies)
     ctx = demo_ctx()
     inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
-    later = time.time()
-    for _ in range(engine.settings.engine.max_reaps + 1):
-        with pytest.raises(SimulatedCrash):
-            engine.drain()
-        later += 3600
-        assert engine.reaper.sweep(now=later) == [ctx.request_id]
-    engine.drain()
+    engine.crash_until_abandoned(ctx.request_id)
     run = engine.store.get_run(ctx.request_id)
     assert run.status == "error" and "stopped responding 4 times" in run.error
     inst = engine.store.get_instance(inst.id)
@@ -173,13 +167,7 @@ def test_reaper__a_revert_that_keeps_killing_its_worker_is_skipped_and_the_actio
     monkeypatch.setattr(ScheduleAndClaim, "revert", revert_dies)
     ctx = demo_ctx()
     inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
-    later = time.time()
-    for _ in range(engine.settings.engine.max_reaps + 1):
-        with pytest.raises(SimulatedCrash):
-            engine.drain()
-        later += 3600
-        assert engine.reaper.sweep(now=later) == [ctx.request_id]
-    engine.drain()
+    engine.crash_until_abandoned(ctx.request_id)
     run = engine.store.get_run(ctx.request_id)
     assert run.status == "error" and "revert of ScheduleAndClaim was skipped" in run.error
     assert engine.store.get_instance(inst.id).vm_state == VmState.ERROR  # the checkpoint's revert still ran
