@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from flask import g, request
+from werkzeug.exceptions import ClientDisconnected
 
 from api import current
 from api.errors import TOO_LARGE_MESSAGE, ApiError, bad_request
@@ -17,6 +18,7 @@ from api.errors import TOO_LARGE_MESSAGE, ApiError, bad_request
 JSON_TYPES = frozenset({"application/json", "application/vnd.openstack.compute+json"})
 METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 MALFORMED = "Malformed request body"
+BODY_TIMEOUT_MESSAGE = "The request body was not received in time."
 _UNSET = object()
 
 
@@ -41,7 +43,12 @@ def read_limited(max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
-        chunk = request.stream.read(64 * 1024)
+        try:
+            chunk = request.stream.read(64 * 1024)
+        except (OSError, ClientDisconnected):
+            # The server's client timeout passed with the body unsent (workers/cli.py run_api), or
+            # the client went away: a 408, not a 500.
+            raise ApiError(408, BODY_TIMEOUT_MESSAGE) from None
         if not chunk:
             return b"".join(chunks)
         total += len(chunk)

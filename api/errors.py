@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis.exceptions import ConnectionError as StoreConnectionError
+from redis.exceptions import TimeoutError as StoreTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from compute import errors as domain
@@ -19,6 +22,11 @@ UNEXPECTED_MESSAGE = "Unexpected API Error. Please contact the administrator"
 NOT_FOUND_MESSAGE = "The resource could not be found."
 GONE_MESSAGE = "This resource is no longer available.  No forwarding address is given."
 TOO_LARGE_MESSAGE = "Request is too large."
+UNAVAILABLE_MESSAGE = "The compute service is temporarily unavailable; try again later."
+
+# The store (Redis) or the broker cannot be reached: every request fails the same way until it
+# is back, so the answer is Nova's 503 fault and one log line per request, not a traceback each.
+BACKEND_UNAVAILABLE: tuple[type[Exception], ...] = (StoreConnectionError, StoreTimeoutError, BrokerUnavailable)
 
 FAULT_NAMES = {
     400: "badRequest",
@@ -89,7 +97,7 @@ def _domain_message(exc: domain.ComputeError, code: int) -> str:
     if exc.message:
         return exc.message
     if code == 503:
-        return "The compute service is temporarily unavailable; try again later."
+        return UNAVAILABLE_MESSAGE
     return UNEXPECTED_MESSAGE
 
 
@@ -125,6 +133,15 @@ def register_error_handlers(app: Flask) -> None:
         if code == 405 and allowed:
             headers["Allow"] = ", ".join(allowed)
         return fault_response(code, _http_message(exc), headers)
+
+    def _backend_unavailable(exc: Exception) -> Response:
+        which = "broker" if isinstance(exc, BrokerUnavailable) else "store"
+        route = request.url_rule.rule if request.url_rule is not None else request.path[:200]
+        LOG.error("%s %s: the %s is unavailable (%s: %s)", request.method, route, which, type(exc).__name__, exc)
+        return fault_response(503, UNAVAILABLE_MESSAGE)
+
+    for unavailable in BACKEND_UNAVAILABLE:
+        app.register_error_handler(unavailable, _backend_unavailable)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -46,3 +46,8 @@ def next_link(path: str, marker: str) -> dict[str, str]:
     params = [(k, v) for k, v in request.args.items(multi=True) if k != "marker"]
     params.append(("marker", marker))
     return {"rel": "next", "href": f"{api_url(path)}?{urlencode(params)}"}
+
+
+def last_path_segment(ref: str) -> str:
+    """imageRef/flavorRef may be hrefs; Nova keeps the last path segment."""
+    return ref.rstrip("/").rsplit("/", 1)[-1]

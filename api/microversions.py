@@ -20,6 +20,9 @@ NEW_HEADER = "OpenStack-API-Version"
 LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
 
 _FORMAT = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
+# No version number has this many digits: a longer one (no leading zeros) is out of range, and
+# is answered as such without int(), which refuses text past 4,300 digits.
+MAX_NUMBER_DIGITS = 9
 
 
 class APIVersion(NamedTuple):
@@ -34,7 +37,10 @@ class APIVersion(NamedTuple):
         if match is None:
             raise ApiError(400, f"API Version String {text} is of invalid format. "
                                 "Must be of format MajorNum.MinorNum.")
-        return cls(int(match.group(1)), int(match.group(2)))
+        major, minor = match.groups()
+        if len(major) > MAX_NUMBER_DIGITS or len(minor) > MAX_NUMBER_DIGITS:
+            raise unsupported(text)
+        return cls(int(major), int(minor))
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}"
@@ -43,6 +49,11 @@ class APIVersion(NamedTuple):
 MIN_VERSION = APIVersion(2, 1)
 MAX_VERSION = APIVersion(2, 104)
 DEFAULT_VERSION = MIN_VERSION
+
+
+def unsupported(version: str) -> ApiError:
+    return ApiError(406, f"Version {version} is not supported by the API. "
+                         f"Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}.")
 
 
 def requested_version_string(headers: Headers) -> str | None:
@@ -69,8 +80,7 @@ def negotiate(headers: Headers) -> APIVersion:
     version = APIVersion.parse(text)
     if not MIN_VERSION <= version <= MAX_VERSION:
         g.api_version = version
-        raise ApiError(406, f"Version {version} is not supported by the API. "
-                            f"Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}.")
+        raise unsupported(str(version))
     return version
 
 

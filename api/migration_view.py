@@ -11,8 +11,8 @@ from typing import Any
 
 from api import links
 from api.microversions import APIVersion
-from compute.live_migration import IN_PROGRESS, LIVE_MIGRATION
 from compute.models import Migration
+from compute.states import IN_PROGRESS, MigrationType
 
 PROGRESS_KEYS = ("disk_processed_bytes", "disk_remaining_bytes", "disk_total_bytes", "memory_processed_bytes",
                  "memory_remaining_bytes", "memory_total_bytes")
@@ -20,7 +20,7 @@ HOST_KEYS = ("dest_compute", "dest_host", "dest_node", "source_compute", "source
 
 
 def is_live_in_progress(migration: Migration) -> bool:
-    return migration.migration_type == LIVE_MIGRATION and migration.status in IN_PROGRESS
+    return migration.migration_type == MigrationType.LIVE and migration.status in IN_PROGRESS
 
 
 def flavor_id(value: str | None) -> int | str | None:

@@ -20,6 +20,7 @@ from compute.settings import REPO_ROOT, Settings
 
 ADMIN_API = "rule:admin_api"
 ADMIN_OR_OWNER = "rule:admin_or_owner"
+ANYONE = "@"
 
 BASE_RULES = [
     oslo_policy.RuleDefault("context_is_admin", "role:admin", description="Decides who is an admin."),
@@ -61,12 +62,34 @@ API_RULES: dict[str, tuple[str, str]] = {
     "os_compute_api:servers:migrations:delete": (ADMIN_API, "Abort a live migration"),
     "os_compute_api:os-migrations:index": (ADMIN_API, "List migrations"),
     "os_compute_api:os-hypervisors:list": (ADMIN_API, "List hypervisors"),
-    "os_compute_api:os-hypervisors:detail": (ADMIN_API, "List hypervisors with details"),
+    "os_compute_api:os-hypervisors:list-detail": (ADMIN_API, "List hypervisors with details"),
     "os_compute_api:os-hypervisors:show": (ADMIN_API, "Show a hypervisor"),
     "os_compute_api:os-hypervisors:statistics": (ADMIN_API, "Hypervisor statistics (< 2.88)"),
     "os_compute_api:os-hypervisors:search": (ADMIN_API, "Search hypervisors by name (< 2.53)"),
     "os_compute_api:os-hypervisors:servers": (ADMIN_API, "List the servers of hypervisors (< 2.53)"),
+    "os_compute_api:os-hypervisors:uptime": (ADMIN_API, "Show a hypervisor's uptime (< 2.88)"),
     "os_compute_api:os-services:list": (ADMIN_API, "List compute services"),
+    "os_compute_api:os-services:update": (ADMIN_API, "Enable, disable or force down a compute service"),
+    "os_compute_api:os-services:delete": (ADMIN_API, "Delete a compute service"),
+    "os_compute_api:os-aggregates:index": (ADMIN_API, "List host aggregates"),
+    "os_compute_api:os-aggregates:create": (ADMIN_API, "Create a host aggregate"),
+    "os_compute_api:os-aggregates:show": (ADMIN_API, "Show a host aggregate"),
+    "os_compute_api:os-aggregates:update": (ADMIN_API, "Rename a host aggregate or change its zone"),
+    "os_compute_api:os-aggregates:delete": (ADMIN_API, "Delete a host aggregate"),
+    "os_compute_api:os-aggregates:add_host": (ADMIN_API, "Add a host to a host aggregate"),
+    "os_compute_api:os-aggregates:remove_host": (ADMIN_API, "Remove a host from a host aggregate"),
+    "os_compute_api:os-aggregates:set_metadata": (ADMIN_API, "Set a host aggregate's metadata"),
+    "os_compute_api:os-availability-zone:list": (ANYONE, "List availability zones"),
+    "os_compute_api:os-availability-zone:detail": (ADMIN_API, "List availability zones with their hosts"),
+    "os_compute_api:os-quota-sets:show": (ADMIN_OR_OWNER, "Show a project's (or user's) quotas"),
+    "os_compute_api:os-quota-sets:detail": (ADMIN_OR_OWNER, "Show quotas with their usage"),
+    "os_compute_api:os-quota-sets:defaults": (ANYONE, "Show the default quotas"),
+    "os_compute_api:os-quota-sets:update": (ADMIN_API, "Update a project's (or user's) quotas"),
+    "os_compute_api:os-quota-sets:delete": (ADMIN_API, "Revert a project's (or user's) quotas to the defaults"),
+    "os_compute_api:os-quota-class-sets:show": (ADMIN_API, "Show a quota class"),
+    "os_compute_api:os-quota-class-sets:update": (ADMIN_API, "Update a quota class (default: the defaults)"),
+    "os_compute_api:limits": (ANYONE, "Show the caller's project's absolute limits"),
+    "os_compute_api:limits:other_project": (ADMIN_API, "Show another project's limits (?tenant_id=)"),
 }
 
 

@@ -7,13 +7,15 @@ actions from 2.58); a repeated single-valued parameter is a 400 either way.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import re2
 from flask import request
 
 from api.errors import bad_request
-from api.schemas import BOOLEAN_STRINGS, is_digit_string
+from api.schemas import BOOLEAN_STRINGS, digit_string_value, is_digit_string
 from api.timestamps import parse_timestamp
 
 Parser = Callable[[str, str], Any]
@@ -51,7 +53,10 @@ def text(name: str, raw: str) -> str:
 def non_negative_int(name: str, raw: str) -> int:
     if not is_digit_string(raw):
         raise _invalid(name, raw, f"{raw!r} does not match '^[0-9]*$'")
-    return int(raw)
+    value = digit_string_value(raw)
+    if value is None:
+        raise _invalid(name, raw, f"{raw!r} is too long")
+    return value
 
 
 def timestamp(name: str, raw: str) -> dt.datetime:
@@ -74,6 +79,56 @@ def minimum_filter(params: Mapping[str, Any], name: str) -> int | None:
     raw = params.get(name)
     if raw is None:
         return None
-    if not is_digit_string(raw):
+    value = digit_string_value(raw)
+    if value is None:
         raise bad_request(f"Invalid {name} filter [{raw}]")
-    return int(raw)
+    return value
+
+
+# ---- the ``name`` filter -------------------------------------------------------------------
+# Nova filters servers by ``name`` as a regular expression (REGEXP in its database). Client text
+# is never given to Python's ``re``, whose backtracking can take minutes on ``(a+)+$`` and which
+# raises OverflowError or RecursionError on some patterns: RE2 matches in time linear in the
+# name, within a memory budget, and refuses what it cannot do that way (backreferences,
+# look-around, huge repetitions), which then matches literally as an invalid pattern always has.
+MAX_NAME_PATTERN_LENGTH = 1024  # characters; server names have at most 255
+_RE2_MAX_MEM = 8 << 20  # bytes per compiled pattern (RE2's default)
+
+
+def name_pattern(name: str, raw: str) -> str:
+    """A query parser for the ``name`` filter: any text up to MAX_NAME_PATTERN_LENGTH, else 400."""
+    if len(raw) > MAX_NAME_PATTERN_LENGTH:
+        raise _invalid(name, raw, f"{raw!r} is too long")
+    return raw
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # an invalid pattern is ordinary client input, not a log line
+    options.never_capture = True  # only "does it match" is asked: RE2's DFA answers that alone
+    options.max_mem = _RE2_MAX_MEM
+    return options
+
+
+@functools.lru_cache(maxsize=64)
+def name_matcher(pattern: str) -> Callable[[str], bool]:
+    """``pattern`` compiled once per distinct pattern; an invalid one is a substring test."""
+    try:
+        compiled = re2.compile(pattern, _re2_options())
+    except (re2.error, UnicodeError, ValueError, TypeError):
+        return lambda name: pattern in name
+
+    def matches(name: str) -> bool:
+        try:
+            return compiled.search(name) is not None
+        except UnicodeError:  # a name RE2 cannot encode: only a literal comparison is possible
+            return pattern in name
+
+    return matches
+
+
+def name_matches(pattern: str, name: str) -> bool:
+    """Nova treats the ``name`` filter as a regular expression; an invalid one matches literally."""
+    if len(pattern) > MAX_NAME_PATTERN_LENGTH:  # name_pattern refuses these before any view asks
+        return pattern in name
+    return name_matcher(pattern)(name)

@@ -109,7 +109,9 @@ def integer(minimum: int | None = None, *, digit_strings: bool = False) -> Valid
                 raise SchemaError(path, value, f"{value!r} is too short")
             if not is_digit_string(value):
                 raise SchemaError(path, value, f"{value!r} does not match '^[0-9]*$'")
-            number = int(value)
+            number = digit_string_value(value)
+            if number is None:
+                raise SchemaError(path, value, f"{value!r} is too long")
         elif is_integer(value):
             number = value
         else:
@@ -244,6 +246,26 @@ def action(key: str, value_schema: Validator) -> Validator:
 def is_digit_string(value: str) -> bool:
     """ASCII digits only: ``str.isdigit`` also accepts characters ``int()`` refuses, such as '²'."""
     return re.fullmatch(r"[0-9]+", value) is not None
+
+
+# Python's own default for int() of text (sys.int_info.default_max_str_digits), fixed here so the
+# API's answer does not depend on PYTHONINTMAXSTRDIGITS: int() of a longer string raises ValueError.
+MAX_INTEGER_DIGITS = 4300
+
+
+def digit_string_value(value: str) -> int | None:
+    """The integer an ASCII digit string spells, or None when it has more than MAX_INTEGER_DIGITS
+    significant digits (no request needs such a number; converting one is refused or slow).
+
+    Every int() of client text in the API goes through here, so a huge number is a 400 or 404
+    chosen by the caller, never the ValueError that int() raises past 4,300 digits.
+    """
+    if not is_digit_string(value):
+        return None
+    significant = value.lstrip("0") or "0"
+    if len(significant) > MAX_INTEGER_DIGITS:
+        return None
+    return int(significant)
 
 
 def is_uuid_like(value: str) -> bool:

@@ -15,6 +15,7 @@ from api.lookup import allowed_for_server
 from api.microversions import APIVersion
 from api.timestamps import isotime
 from compute.models import Flavor, Host, Instance
+from compute.scheduler import public_reason
 from compute.states import FAULT_STATUSES, PROGRESS_STATUSES, server_status
 
 EXTENDED_ATTRIBUTES_RULE = "os_compute_api:os-extended-server-attributes"
@@ -57,9 +58,13 @@ def image_view(image_id: str | None) -> dict[str, Any] | str:
 
 
 def fault_view(fault: dict[str, Any], is_admin: bool) -> dict[str, Any]:
+    """Nova's ``fault``. A failure's message may go on with the host-by-host explanation the
+    scheduler gives (compute/scheduler.py ``with_explanation``): that names other hosts and their
+    usage, so only admins read it; everyone else gets the Nova message it starts with."""
     code = fault.get("code", 500)
+    message = fault.get("message", "")
     view = {"code": code, "created": isotime(fault.get("created")) or fault.get("created"),
-            "message": fault.get("message", "")}
+            "message": message if is_admin else public_reason(message)}
     if "details" in fault and (is_admin or code != 500):
         view["details"] = fault["details"]
     return view
@@ -96,13 +101,16 @@ class ServerViewBuilder:
             self._hosts = {h.name: h for h, _ in current.service().list_hosts()}
         return self._hosts.get(name)
 
-    def availability_zone(self, instance: Instance) -> str | None:
+    def availability_zone(self, instance: Instance) -> str:
+        """Nova's ``get_instance_availability_zone``: the host's zone once it has one, else the zone
+        the create asked for, else "" (never null)."""
         host = self.host(instance.host)
         if host is not None:
             return host.availability_zone
-        return instance.availability_zone
+        return instance.availability_zone or ""
 
-    def full(self, instance: Instance) -> dict[str, Any]:
+    def full(self, instance: Instance, *, show_server_groups: bool = False) -> dict[str, Any]:
+        """The server body; ``server_groups`` (2.71) only where Nova shows it: show, not the list."""
         mv = self.mv
         status = status_of(instance)
         view: dict[str, Any] = {
@@ -118,8 +126,8 @@ class ServerViewBuilder:
             "created": isotime(instance.created_at),
             "updated": isotime(instance.updated_at),
             "addresses": {},
-            "accessIPv4": "",
-            "accessIPv6": "",
+            "accessIPv4": instance.access_ip_v4 or "",
+            "accessIPv6": instance.access_ip_v6 or "",
             "links": links.self_and_bookmark("servers", instance.id),
             "OS-DCF:diskConfig": "MANUAL",
             "OS-EXT-AZ:availability_zone": self.availability_zone(instance),
@@ -149,7 +157,7 @@ class ServerViewBuilder:
             view["tags"] = []
         if mv >= (2, 63):
             view["trusted_image_certificates"] = None
-        if mv >= (2, 71):
+        if show_server_groups and mv >= (2, 71):
             view["server_groups"] = []
         if mv >= (2, 73):
             view["locked_reason"] = instance.locked_reason

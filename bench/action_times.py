@@ -36,7 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compute import cold_migration  # noqa: E402
+from compute.actions import confirm_resize, revert_resize
+from compute.actions.create_backup import create_backup
+from compute.actions.create_server import create_server
+from compute.actions.delete_server import delete_server
+from compute.actions.inject_network_info import inject_network_info
+from compute.actions.migrate import migrate as cold_migrate
 from compute.context import RequestContext  # noqa: E402
 from compute.models import Instance  # noqa: E402
 from compute.settings import Settings  # noqa: E402
@@ -116,7 +121,7 @@ def main() -> None:
         try:
             for _ in range(args.runs):
                 ctx = admin()
-                booted = runtime.service.create_server(ctx, name="bench", flavor_id="2", image_id=IMAGE_ID)
+                booted = create_server(runtime.service, ctx, name="bench", flavor_id="2", image_id=IMAGE_ID)
                 wait_done(runtime, ctx.request_id)
 
                 def current() -> Instance:
@@ -124,23 +129,22 @@ def main() -> None:
                     assert inst is not None
                     return inst
 
-                times["floor"].append(timed(runtime, lambda c: runtime.service.inject_network_info(c, current())))
-                times["migrate"].append(timed(runtime, lambda c: cold_migration.migrate(runtime.service, c,
+                times["floor"].append(timed(runtime, lambda c: inject_network_info(runtime.service, c, current())))
+                times["migrate"].append(timed(runtime, lambda c: cold_migrate(runtime.service, c,
                                                                                         current())))
-                times["confirmResize"].append(timed(runtime, lambda c: cold_migration.confirm_resize(
+                times["confirmResize"].append(timed(runtime, lambda c: confirm_resize.confirm_resize(
                     runtime.service, c, current())))
-                timed(runtime, lambda c: cold_migration.migrate(runtime.service, c, current()))
-                times["revertResize"].append(timed(runtime, lambda c: cold_migration.revert_resize(
+                timed(runtime, lambda c: cold_migrate(runtime.service, c, current()))
+                times["revertResize"].append(timed(runtime, lambda c: revert_resize.revert_resize(
                     runtime.service, c, current())))
                 for _ in range(3):
-                    times["createBackup"].append(timed(runtime, lambda c: runtime.service.create_backup(
+                    times["createBackup"].append(timed(runtime, lambda c: create_backup(runtime.service,
                         c, current(), name="bench", backup_type="daily", rotation=2)))
-                timed(runtime, lambda c: runtime.service.delete_server(c, current()))
+                timed(runtime, lambda c: delete_server(runtime.service, c, current()))
         finally:
             worker.terminate()
             worker.wait(timeout=30)
-            for key in runtime.store.r.scan_iter(f"{settings.redis.key_prefix}*"):
-                runtime.store.r.delete(key)
+            runtime.store.delete_all()
             runtime.celery.close()
 
     floor_p50, _ = summary(times["floor"])

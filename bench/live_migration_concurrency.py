@@ -61,8 +61,7 @@ def place_servers(store: Store, count: int) -> list[str]:
         inst = Instance(name=f"bench-{index}", project_id="demo", user_id="demo", flavor=flavor, host=host,
                         node=host, vm_state="active", power_state=1, launched_at=utcnow())
         store.claim_resources(host, inst.id, flavor)
-        store.r.set(store.k("instance", inst.id), inst.model_dump_json())
-        store.r.zadd(store.k("instances"), {inst.id: store.next_seq()})
+        store.put_instance(inst)
         ids.append(inst.id)
     return ids
 
@@ -139,9 +138,8 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT), COMPUTE_ACTIONS_REDIS__STORE_URL=f"{args.redis}/1",
                COMPUTE_ACTIONS_REDIS__BROKER_URL=f"{args.redis}/0", COMPUTE_ACTIONS_REDIS__KEY_PREFIX=prefix,
                COMPUTE_ACTIONS_ENGINE__QUEUE=queue, COMPUTE_ACTIONS_LOG_LEVEL="WARNING")
-    client = redis.Redis.from_url(f"{args.redis}/1", decode_responses=True)
     broker = redis.Redis.from_url(f"{args.redis}/0", decode_responses=True)
-    store = Store(client, prefix=prefix)
+    store = Store(redis.Redis.from_url(f"{args.redis}/1", decode_responses=True), prefix=prefix)
     fleet = SimulatedFleet(store)
     fleet_file = Settings().fleet.fleet_file
     seed_fleet(store, fleet, fleet_file)
@@ -169,8 +167,7 @@ def main() -> None:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
+        store.delete_all()
         for key in broker.scan_iter(f"*{queue}*"):
             broker.delete(key)
 

@@ -67,8 +67,7 @@ def boot_active_server(store: Store) -> str:
     inst = Instance(name="bench", project_id="demo", user_id="demo", flavor=flavor, host="compute-kvm-1",
                     node="compute-kvm-1", vm_state="active", power_state=1, launched_at="2026-01-01T00:00:00.000000")
     store.claim_resources("compute-kvm-1", inst.id, flavor)
-    store.r.set(store.k("instance", inst.id), inst.model_dump_json())
-    store.r.zadd(store.k("instances"), {inst.id: store.next_seq()})
+    store.put_instance(inst)
     return inst.id
 
 
@@ -99,8 +98,7 @@ def main() -> None:
                COMPUTE_ACTIONS_REDIS__KEY_PREFIX=prefix,
                COMPUTE_ACTIONS_ENGINE__QUEUE=f"bench-{prefix}",
                COMPUTE_ACTIONS_LOG_LEVEL="WARNING")
-    client = redis.Redis.from_url(f"{args.redis}/1", decode_responses=True)
-    store = Store(client, prefix=prefix)
+    store = Store(redis.Redis.from_url(f"{args.redis}/1", decode_responses=True), prefix=prefix)
     seed_fleet(store, SimulatedFleet(store), Settings().fleet.fleet_file)
     server_id = boot_active_server(store)
 
@@ -127,8 +125,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
+        store.delete_all()
 
     f, r = percentiles(floor), percentiles(reset)
     print(f"requests per kind: {args.requests} (sequential, gunicorn sync x{args.workers}); "

@@ -41,6 +41,10 @@ class InstanceNotReady(Conflict):
     pass
 
 
+class OverQuota(ComputeError):
+    """A quota would be exceeded: 403, as Nova's servers and createBackup controllers answer OverQuota."""
+
+
 class InvalidStateTransition(ComputeError):
     """A flow tried a task_state change outside the transition table: a bug, not input."""
 

@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from compute.states import PowerState, VmState
 
@@ -38,6 +38,8 @@ class Host(BaseModel):
     ram_allocation_ratio: float = 1.0
     disk_allocation_ratio: float = 1.0
     shared_storage: str | None = None
+    # The zone of the aggregates the host is in (else [DEFAULT] default_availability_zone): the
+    # store fills it in on every read (compute/store/aggregates.py); it is never stored.
     availability_zone: str = "nova"
     host_ip: str = "192.0.2.1"
     enabled: bool = True
@@ -46,6 +48,8 @@ class Host(BaseModel):
     forced_down: bool = False
     service_id: int = 0
     updated_at: str = Field(default_factory=utcnow)
+    # When the simulated hypervisor booted: its uptime (os-hypervisors) counts from here.
+    started_at: str = Field(default_factory=utcnow)
 
     @property
     def uuid(self) -> str:
@@ -58,6 +62,11 @@ class Host(BaseModel):
     @property
     def node(self) -> str:
         return self.name
+
+    @property
+    def in_service(self) -> bool:
+        """Its compute service is up and not forced down (Nova's servicegroup ``service_is_up``)."""
+        return self.up and not self.forced_down
 
 
 class HostUsage(BaseModel):
@@ -128,6 +137,27 @@ class Instance(BaseModel):
     updated_at: str = Field(default_factory=utcnow)
     password_set_at: str | None = None
     network_info_injected_at: str | None = None
+    access_ip_v4: str | None = None
+    access_ip_v6: str | None = None
+
+
+class Aggregate(BaseModel):
+    """A host aggregate (nova/objects/aggregate.py); ``id`` is assigned by the store.
+
+    ``hosts`` is kept in its own sorted set and filled in on read, in the order hosts were added.
+    """
+
+    id: int = 0
+    uuid: str = Field(default_factory=new_uuid)
+    name: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    hosts: list[str] = Field(default_factory=list)
+    created_at: str = Field(default_factory=utcnow)
+    updated_at: str | None = None
+
+    @property
+    def availability_zone(self) -> str | None:
+        return self.metadata.get("availability_zone")
 
 
 class InstanceAction(BaseModel):
@@ -181,6 +211,15 @@ class Migration(BaseModel):
     disk_remaining_bytes: int | None = None
     created_at: str = Field(default_factory=utcnow)
     updated_at: str = Field(default_factory=utcnow)
+    _loaded_status: str = PrivateAttr(default="")
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._loaded_status = self.status
+
+    @property
+    def loaded_status(self) -> str:
+        """The status this record had when it was read: the store checks the move from it to ``status``."""
+        return self._loaded_status
 
 
 class FlowRun(BaseModel):
@@ -188,6 +227,8 @@ class FlowRun(BaseModel):
 
     request_id: str
     flow: str
+    # The flow's version when the run first ran (stamped by the runner); None until then.
+    flow_version: int | None = None
     instance_uuid: str
     params: dict[str, Any] = Field(default_factory=dict)
     ctx: dict[str, Any] = Field(default_factory=dict)
@@ -210,3 +251,33 @@ class FlowRun(BaseModel):
     @property
     def finished(self) -> bool:
         return self.status in ("done", "error")
+
+
+class QuotaSnapshot(BaseModel):
+    """What the store holds for one (project, user) quota decision, read under one WATCH.
+
+    Limits are only the overrides that were set (PUT os-quota-sets / os-quota-class-sets);
+    compute/quotas.py fills in the defaults. Usage is what the project's (user's) servers
+    that are not deleted hold: instances, cores, ram.
+    """
+
+    class_limits: dict[str, int] = Field(default_factory=dict)
+    project_limits: dict[str, int] = Field(default_factory=dict)
+    user_limits: dict[str, int] = Field(default_factory=dict)
+    # Every user override in the project, by resource: sum of hard limits (Nova's "remains").
+    user_limit_sums: dict[str, int] = Field(default_factory=dict)
+    project_usage: dict[str, int] = Field(default_factory=dict)
+    user_usage: dict[str, int] = Field(default_factory=dict)
+
+
+class IdempotencyRecord(BaseModel):
+    """The first answer to a request sent with an ``Idempotency-Key`` (api/idempotency.py)."""
+
+    token: str = Field(default_factory=new_uuid)  # the reservation: only its holder may finish it
+    fingerprint: str
+    request_id: str
+    state: str = "in_flight"  # in_flight | done
+    status: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str = ""
+    created_at: str = Field(default_factory=utcnow)

@@ -22,13 +22,14 @@ class Selection:
     rejections: dict[str, str] = field(default_factory=dict)
 
     def explain(self) -> str:
-        return "; ".join(f"{h}: {why}" for h, why in sorted(self.rejections.items()))
+        return rejected_hosts(self.rejections)
 
 
 def compute_filter(host: Host, _usage: HostUsage) -> str | None:
+    """Nova's ComputeFilter (and the compute_status_filter pre-filter): disabled or down services take nothing."""
     if not host.enabled:
         return f"ComputeFilter: service disabled ({host.disabled_reason or 'no reason'})"
-    if not host.up or host.forced_down:
+    if not host.in_service:
         return "ComputeFilter: service is down"
     return None
 
@@ -41,9 +42,12 @@ def capacity_filter(flavor: Flavor) -> HostFilter:
     return check
 
 
-def availability_zone_filter(zone: str | None) -> HostFilter:
+def availability_zone_filter(zone: str | None, members: set[str] | None) -> HostFilter:
+    """The server's requested zone, as Nova's ``map_az_to_placement_aggregate`` applies it: only the
+    hosts of the aggregates with that zone, and no restriction when no aggregate has it (``members``
+    None, e.g. the default zone). A server created without a zone may go anywhere."""
     def check(host: Host, _usage: HostUsage) -> str | None:
-        if zone and host.availability_zone != zone:
+        if zone and members is not None and host.name not in members:
             return f"AvailabilityZoneFilter: host is in {host.availability_zone}, not {zone}"
         return None
 
@@ -70,9 +74,10 @@ def select_hosts(
         if requested_host not in {h.name for h in hosts}:
             raise errors.NoValidHost(f"Compute host {requested_host} could not be found.")
         hosts = [h for h in hosts if h.name == requested_host]
+    zone = instance.availability_zone
     filters: list[HostFilter] = [
-        compute_filter, availability_zone_filter(instance.availability_zone), *extra_filters,
-        capacity_filter(flavor),
+        compute_filter, availability_zone_filter(zone, store.hosts_in_zone(zone) if zone else None),
+        *extra_filters, capacity_filter(flavor),
     ]
     selection = Selection(candidates=[])
     scored = []
@@ -98,5 +103,30 @@ def claim_first_fit(store: Store, instance_id: str, flavor: Flavor, selection: S
             return host
         except errors.InsufficientResources as exc:
             selection.rejections[host.name] = f"claim lost to a concurrent request: {exc.message}"
-    detail = selection.explain()
-    raise errors.NoValidHost(f"There are not enough hosts available. {detail}".strip())
+    # The host-by-host explanation goes on its own line: admins read it in the event details, and
+    # everyone else the Nova message before it (public_reason), in the server's fault too.
+    raise errors.NoValidHost(with_explanation("There are not enough hosts available.", selection.rejections))
+
+
+# ---- how a search is told ---------------------------------------------------------------------
+EXPLANATION_SEPARATOR = "\n"
+
+
+def rejected_hosts(rejections: dict[str, str]) -> str:
+    return "; ".join(f"{host}: {why}" for host, why in sorted(rejections.items()))
+
+
+def explain(rejections: dict[str, str], chosen: str | None = None) -> str:
+    """One line for admins (event details): every candidate host and why it was not the one."""
+    head = f"Chose {chosen}. " if chosen else ""
+    return f"{head}Rejected: {rejected_hosts(rejections)}" if rejections else f"{head}No other host was considered"
+
+
+def with_explanation(message: str, rejections: dict[str, str]) -> str:
+    """A failure's message, then the explanation on its own line (which only admins are shown)."""
+    return f"{message}{EXPLANATION_SEPARATOR}{explain(rejections)}"
+
+
+def public_reason(details: str) -> str:
+    """The Nova message a failure starts with, without the host-by-host explanation."""
+    return details.split(EXPLANATION_SEPARATOR, 1)[0]

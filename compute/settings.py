@@ -28,6 +28,22 @@ class RedisOptions(BaseModel):
     store_url: str = "redis://127.0.0.1:6379/1"
     broker_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "ca:"
+    # The store client's limits, so that with the store unreachable a request fails (503) within
+    # about a second instead of redis-py's 5 s timeouts and 10 retries with backoff.
+    socket_connect_timeout: float = 0.5
+    socket_timeout: float = 0.5
+    # Retries, without backoff, of a command whose connection failed (one covers a dropped
+    # connection); a timeout is not retried, so a store that hangs costs one socket_timeout.
+    retries: int = 1
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``redis.Redis.from_url(store_url, ...)`` with the limits above."""
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.retry import Retry
+
+        return {"socket_connect_timeout": self.socket_connect_timeout, "socket_timeout": self.socket_timeout,
+                "retry": Retry(NoBackoff(), self.retries, supported_errors=(RedisConnectionError,))}
 
 
 class ApiOptions(BaseModel):
@@ -42,6 +58,19 @@ class ApiOptions(BaseModel):
     rpc_response_timeout: float = 60.0
     # Base URL used in links and Location headers when set (else the request's own URL).
     public_endpoint: str | None = None
+    # ``compute-actions api`` (gunicorn gthread): threads per worker, and how long a client may leave
+    # a connection silent while sending its request (or not read its answer) before it is closed.
+    threads: int = 32
+    client_timeout: float = 5.0
+
+
+class MetricsOptions(BaseModel):
+    """``GET /metrics``: who may read it, and an optional listener of its own for ``compute-actions api``."""
+
+    # "admin": an admin token is needed (401 without a token, 403 for others); "public": anyone.
+    access: Literal["admin", "public"] = "admin"
+    # "host:port": serve /metrics there only (and not on the API's bind).
+    bind: str | None = None
 
 
 class OsloPolicyOptions(BaseModel):
@@ -85,6 +114,35 @@ class FleetOptions(BaseModel):
     duration_scale: float = 1.0
 
 
+class QuotaOptions(BaseModel):
+    """Nova's [quota] defaults (nova/conf/quota.py); -1 is unlimited. ``max_backup_rotation`` is ours."""
+
+    instances: int = 10
+    cores: int = 20
+    ram: int = 51200
+    metadata_items: int = 128
+    injected_files: int = 5
+    injected_file_content_bytes: int = 10240
+    injected_file_path_length: int = 255
+    key_pairs: int = 100
+    server_groups: int = 10
+    server_group_members: int = 10
+    # Nova has no cap on createBackup's rotation; a larger one is a 400.
+    max_backup_rotation: int = 32
+
+
+class IdempotencyOptions(BaseModel):
+    """The ``Idempotency-Key`` header of POST /servers and POST /servers/{id}/action."""
+
+    # How long a finished answer is kept and replayed to a retry with the same key.
+    window_seconds: int = 86400
+    # A reservation whose request never finished (its process died) expires after this long;
+    # keep it above the gunicorn timeout (rpc_response_timeout + 30).
+    in_flight_ttl_seconds: float = 120.0
+    # How long a duplicate waits for the first request's answer before a 409.
+    wait_seconds: float = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COMPUTE_ACTIONS_",
@@ -97,6 +155,11 @@ class Settings(BaseSettings):
     resize_confirm_window: int = 0
     # How often periodic tasks (auto-confirm) run in each worker.
     periodic_interval_seconds: float = 60.0
+    # Nova's [DEFAULT] zone options: the zone of a compute host in no zoned aggregate, the zone of
+    # non-compute services, and the zone a server is pinned to when its create names none.
+    default_availability_zone: str = "nova"
+    internal_service_availability_zone: str = "internal"
+    default_schedule_zone: str | None = None
     redis: RedisOptions = RedisOptions()
     api: ApiOptions = ApiOptions()
     oslo_policy: OsloPolicyOptions = OsloPolicyOptions()
@@ -105,6 +168,9 @@ class Settings(BaseSettings):
     libvirt: LibvirtOptions = LibvirtOptions()
     engine: EngineOptions = EngineOptions()
     fleet: FleetOptions = FleetOptions()
+    quota: QuotaOptions = QuotaOptions()
+    idempotency: IdempotencyOptions = IdempotencyOptions()
+    metrics: MetricsOptions = MetricsOptions()
 
     @classmethod
     def settings_customise_sources(

@@ -1,8 +1,10 @@
-"""Nova's state vocabularies, the server status map and the task_state transition table.
+"""Nova's state vocabularies, the server status map and the two transition tables.
 
-Every task_state write goes through :func:`check_task_transition`, so a flow cannot
-move a server into a state Nova would never show (mirrors nova/compute/task_states.py,
-nova/compute/vm_states.py and nova/api/openstack/common.py ``_STATE_MAP``).
+Every task_state write goes through :func:`check_task_transition` and every migration
+status write through :func:`check_migration_transition` (both called by the store), so a
+flow cannot move a server or a migration into a state Nova would never show (mirrors
+nova/compute/task_states.py, nova/compute/vm_states.py, nova/objects/migration.py and
+nova/api/openstack/common.py ``_STATE_MAP``).
 """
 from __future__ import annotations
 
@@ -136,3 +138,75 @@ def server_status(vm_state: str, task_state: str | None) -> str:
     elif vm_state == VmState.PAUSED and task_state == TaskState.MIGRATING:
         return "MIGRATING"
     return _STATUS_DEFAULT.get(vm_state, "UNKNOWN")
+
+
+class MigrationType:
+    LIVE = "live-migration"
+    COLD = "migration"
+    RESIZE = "resize"
+
+
+class MigrationStatus:
+    """One vocabulary for both kinds (nova-contract.md section 6); ``cancelling`` is ours."""
+
+    ACCEPTED = "accepted"
+    QUEUED = "queued"
+    PREPARING = "preparing"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    PRE_MIGRATING = "pre-migrating"
+    MIGRATING = "migrating"
+    POST_MIGRATING = "post-migrating"
+    FINISHED = "finished"
+    CONFIRMING = "confirming"
+    CONFIRMED = "confirmed"
+    REVERTING = "reverting"
+    REVERTED = "reverted"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+_M = MigrationStatus
+# A live migration moves through these in order (a rerun may find itself further on).
+LIVE_PROGRESSION = (_M.ACCEPTED, _M.QUEUED, _M.PREPARING, _M.RUNNING, _M.COMPLETED)
+LIVE_ENDED_IN_FAILURE = frozenset({_M.ERROR, _M.FAILED, _M.CANCELLED})
+# What GET /servers/{id}/migrations and the os-migrations links call "in progress".
+IN_PROGRESS = (_M.QUEUED, _M.PREPARING, _M.RUNNING, _M.POST_MIGRATING)
+MIGRATION_ENDED = frozenset({_M.COMPLETED, _M.FAILED, _M.CONFIRMED, _M.REVERTED, _M.CANCELLED, _M.ERROR})
+
+# Forward moves, and the undo moves a refused enqueue or a rolled-back confirm/revert/cancel makes.
+MIGRATION_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (_M.ACCEPTED, _M.QUEUED),
+        (_M.QUEUED, _M.PREPARING),
+        (_M.PREPARING, _M.RUNNING),
+        (_M.RUNNING, _M.COMPLETED),
+        (_M.PRE_MIGRATING, _M.MIGRATING),
+        (_M.MIGRATING, _M.POST_MIGRATING),
+        (_M.POST_MIGRATING, _M.FINISHED),
+        (_M.FINISHED, _M.CONFIRMING),
+        (_M.CONFIRMING, _M.CONFIRMED),
+        (_M.CONFIRMING, _M.FINISHED),
+        (_M.FINISHED, _M.REVERTING),
+        (_M.REVERTING, _M.REVERTED),
+        (_M.REVERTING, _M.FINISHED),
+        (_M.PRE_MIGRATING, _M.CANCELLING),
+        (_M.CANCELLING, _M.PRE_MIGRATING),
+        (_M.CANCELLING, _M.CANCELLED),
+    }
+)
+# A live migration that has not ended may fail or be aborted from wherever it is.
+_LIVE_FAILURE_MOVES = {(s, end) for s in LIVE_PROGRESSION[:-1] for end in (_M.FAILED, _M.CANCELLED)}
+
+
+def check_migration_transition(current: str, new: str) -> None:
+    """Any migration that has not ended may end in ``error``; every other move is in the table."""
+    if current == new:
+        return
+    if current not in MIGRATION_ENDED and new == _M.ERROR:
+        return
+    if (current, new) in MIGRATION_TRANSITIONS or (current, new) in _LIVE_FAILURE_MOVES:
+        return
+    raise InvalidStateTransition(f"migration status {current!r} -> {new!r} is not allowed")

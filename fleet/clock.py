@@ -13,10 +13,9 @@ from compute.store import Store
 class FleetClock:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._key = store.k("fleet", "clock_offset")
 
     def now(self) -> float:
-        return time.time() + float(self._store.r.get(self._key) or 0.0)
+        return time.time() + self._store.fleet_clock_offset()
 
     def advance(self, seconds: float) -> None:
-        self._store.r.incrbyfloat(self._key, seconds)
+        self._store.advance_fleet_clock(seconds)

@@ -9,7 +9,6 @@ tests land a kill while a worker is inside a step.
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -31,12 +30,11 @@ class SimulatedFleet:
 
     # ---- configuration ----------------------------------------------------------------
     def set_durations(self, durations: dict[str, float]) -> None:
-        if durations:
-            self.store.r.hset(self.store.k("fleet", "durations"), mapping=durations)
+        self.store.set_fleet_durations(durations)
 
     def duration(self, operation: str, size_gb: int = 0) -> float:
-        raw = self.store.r.hgetall(self.store.k("fleet", "durations"))
-        base = float(raw.get(operation, 0.0)) + float(raw.get(f"{operation}_per_gb", 0.0)) * size_gb
+        durations = self.store.fleet_durations()
+        base = durations.get(operation, 0.0) + durations.get(f"{operation}_per_gb", 0.0) * size_gb
         return base * self.scale
 
     def add_fault(self, operation: str, *, host: str | None = None, mode: str = "fail",
@@ -44,15 +42,15 @@ class SimulatedFleet:
         rule_id = f"{operation}:{host or '*'}:{mode}"
         rule = {"operation": operation, "host": host, "mode": mode, "seconds": seconds,
                 "message": message or f"Simulated failure of {operation} on {host or 'any host'}"}
-        pipe = self.store.r.pipeline(transaction=True)
-        pipe.hset(self.store.k("fleet", "faults"), rule_id, json.dumps(rule))
-        if times is not None:
-            pipe.hset(self.store.k("fleet", "fault_budget"), rule_id, times)
-        pipe.execute()
+        self.store.add_fault_rule(rule_id, rule, times)
         return rule_id
 
     def clear_faults(self) -> None:
-        self.store.r.delete(self.store.k("fleet", "faults"), self.store.k("fleet", "fault_budget"))
+        self.store.clear_fault_rules()
+
+    def fault_budget(self, rule_id: str) -> int | None:
+        """How many more times a rule with ``times`` may fire (tests watch it reach 0)."""
+        return self.store.fault_budget(rule_id)
 
     def set_host_state(self, name: str, *, up: bool | None = None, enabled: bool | None = None,
                        disabled_reason: str | None = None) -> Host:
@@ -65,16 +63,11 @@ class SimulatedFleet:
         return self.store.update_host(name, **changes)
 
     def _matching_fault(self, operation: str, host: str) -> dict[str, Any] | None:
-        rules = self.store.r.hgetall(self.store.k("fleet", "faults"))
-        budget_key = self.store.k("fleet", "fault_budget")
-        for rule_id, raw in sorted(rules.items()):
-            rule = json.loads(raw)
+        for rule_id, rule in self.store.fault_rules().items():
             if rule["operation"] != operation or rule["host"] not in (None, host):
                 continue
-            if self.store.r.hexists(budget_key, rule_id):
-                if self.store.r.hincrby(budget_key, rule_id, -1) < 0:
-                    continue
-            return rule
+            if self.store.spend_fault_budget(rule_id):
+                return rule
         return None
 
     # ---- HypervisorDriver -------------------------------------------------------------
@@ -84,8 +77,7 @@ class SimulatedFleet:
 
     def _start(self, op_id: str, operation: str, host: str, size_gb: int = 0,
                details: dict[str, Any] | None = None) -> None:
-        key = self.store.k("fleet", "op", op_id)
-        if self.store.r.exists(key):
+        if self.store.fleet_op_exists(op_id):
             return
         host_rec = self.store.get_host(host)
         if host_rec is None:
@@ -105,7 +97,7 @@ class SimulatedFleet:
               "message": fault["message"] if fault else None,
               "details": details or {}, "cancelled": False}
         # SET NX: two deliveries racing on one op_id start it once.
-        self.store.r.set(key, json.dumps(op), nx=True)
+        self.store.start_fleet_op(op_id, op)
 
     def spawn(self, op_id: str, host: str, instance: Instance) -> None:
         self._start(op_id, "spawn", host)
@@ -185,21 +177,15 @@ class SimulatedFleet:
         self._start(op_id, "finish_revert_migration", source)
 
     def _update_op(self, op_id: str, **changes: Any) -> None:
-        key = self.store.k("fleet", "op", op_id)
-        raw = self.store.r.get(key)
-        if raw is not None:
-            op = json.loads(raw)
-            op.update(changes)
-            self.store.r.set(key, json.dumps(op))
+        self.store.update_fleet_op(op_id, **changes)
 
     def delete_snapshot(self, host: str, image_id: str) -> None:
         self._check("delete_snapshot", host)
 
     def poll(self, op_id: str) -> OperationStatus:
-        raw = self.store.r.get(self.store.k("fleet", "op", op_id))
-        if raw is None:
+        op = self.store.get_fleet_op(op_id)
+        if op is None:
             return OperationStatus(done=True, error=f"Unknown operation {op_id}")
-        op = json.loads(raw)
         if op["cancelled"]:
             return OperationStatus(done=True, error="cancelled", progress=0, details=op["details"])
         forced = op.get("force_complete", False)
@@ -220,12 +206,11 @@ class SimulatedFleet:
 
     def operations(self, operation: str) -> list[dict[str, Any]]:
         """Every operation of a kind that was started, with its host (tests assert 'exactly once')."""
-        found = []
-        for key in self.store.r.scan_iter(self.store.k("fleet", "op", "*")):
-            raw = self.store.r.get(key)
-            if raw and json.loads(raw)["operation"] == operation:
-                found.append(json.loads(raw))
-        return found
+        return [op for op in self.store.list_fleet_ops().values() if op["operation"] == operation]
+
+    def operation(self, op_id: str) -> dict[str, Any] | None:
+        """One started operation as recorded (tests check a rerun polled the same one)."""
+        return self.store.get_fleet_op(op_id)
 
     def operation_count(self, operation: str) -> int:
         """How many distinct operations of a kind were started (tests assert 'exactly once')."""

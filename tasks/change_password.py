@@ -1,20 +1,17 @@
 """changePassword: the driver sets the admin password; task_state updating_password while it runs."""
 from __future__ import annotations
 
+from compute import instance_actions
 from compute.models import FlowRun, Instance, utcnow
-from compute.service import CHANGE_PASSWORD
 from compute.states import TaskState
-from tasks.flow import Flow, FlowContext, Step
 from tasks.instance_steps import DriverOperation, accepted_since
+from tasks.step import Checkpoint, Flow, FlowContext, Step
 
 
-class ClearPasswordTaskOnRevert(Step):
-    def execute(self, fc: FlowContext) -> None:
-        return None
-
+class ClearPasswordTaskOnRevert(Checkpoint):
     def revert(self, fc: FlowContext) -> None:
         def clear(i: Instance) -> None:
-            if i.task_state == TaskState.UPDATING_PASSWORD and not accepted_since(fc, CHANGE_PASSWORD):
+            if i.task_state == TaskState.UPDATING_PASSWORD and not accepted_since(fc, instance_actions.CHANGE_PASSWORD):
                 i.task_state = None
 
         fc.store.update_instance(fc.run.instance_uuid, clear)
@@ -31,7 +28,7 @@ class FinishPasswordChange(Step):
 
     def execute(self, fc: FlowContext) -> None:
         def finish(i: Instance) -> None:
-            if accepted_since(fc, CHANGE_PASSWORD):
+            if accepted_since(fc, instance_actions.CHANGE_PASSWORD):
                 return
             if i.task_state == TaskState.UPDATING_PASSWORD:
                 i.task_state = None
@@ -41,7 +38,7 @@ class FinishPasswordChange(Step):
 
 
 class ChangePasswordFlow(Flow):
-    name = "change_password"
+    name = instance_actions.CHANGE_PASSWORD
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [ClearPasswordTaskOnRevert(), SetAdminPassword(), FinishPasswordChange()]

@@ -13,26 +13,23 @@ After it is gone the migration ends error (Nova's outcome for every confirm fail
 """
 from __future__ import annotations
 
-from compute.cold_migration import MigrationStatus
+from compute import instance_actions
+from compute.guards import being_deleted
 from compute.models import FlowRun, Instance, Migration
-from compute.states import PowerState, VmState
-from tasks.flow import Flow, FlowContext, Step
-from tasks.migrate import (
-    MoveOperation,
+from compute.states import MigrationStatus, PowerState, VmState
+from tasks.instance_steps import DriverOperation
+from tasks.moves import (
     OnSource,
-    being_deleted,
     change_server_and_migration,
     migration_of,
     op_succeeded,
 )
+from tasks.step import Checkpoint, Flow, FlowContext, Step
 
 EVENT = "compute_confirm_resize"
 
 
-class ConfirmCheckpoint(Step):
-    def execute(self, fc: FlowContext) -> None:
-        return None
-
+class ConfirmCheckpoint(Checkpoint):
     def revert(self, fc: FlowContext) -> None:
         source_gone = op_succeeded(fc, DestroySourceCopy.operation)
 
@@ -43,14 +40,11 @@ class ConfirmCheckpoint(Step):
         change_server_and_migration(fc, reopen)
 
 
-class DestroySourceCopy(OnSource, MoveOperation):
+class DestroySourceCopy(OnSource, DriverOperation):
     """Driver ``confirm_migration``: what is left of the server on the source is deleted."""
 
     event = EVENT
     operation = "confirm_migration"
-
-    def start(self, fc: FlowContext, op_id: str, migration: Migration, inst: Instance) -> None:
-        fc.driver.confirm_migration(op_id, migration.source_compute or "", inst)
 
 
 class ReleaseSourceClaim(OnSource, Step):
@@ -83,7 +77,7 @@ class MarkConfirmed(OnSource, Step):
 
 
 class ConfirmResizeFlow(Flow):
-    name = "confirm_resize"
+    name = instance_actions.CONFIRM_RESIZE
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [ConfirmCheckpoint(), DestroySourceCopy(), ReleaseSourceClaim(), MarkConfirmed()]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 
+from compute import instance_actions
 from compute.driver import OperationStatus
 from compute.errors import DriverError
 from compute.models import FlowRun, Image, Instance
-from compute.service import CREATE_BACKUP
 from compute.states import TaskState
-from tasks.flow import Flow, FlowContext, Step, StepFailed, Wait
 from tasks.instance_steps import DriverOperation, accepted_since
+from tasks.step import Checkpoint, Flow, FlowContext, Step, StepFailed, Wait
 
 LOG = logging.getLogger(__name__)
 
@@ -30,16 +30,13 @@ def move_task_state(fc: FlowContext, expected: tuple[str, ...], new: str | None)
     A rerun after a newer backup began finds that backup's image_* states, and leaves them.
     """
     def move(i: Instance) -> None:
-        if i.task_state in expected and not accepted_since(fc, CREATE_BACKUP):
+        if i.task_state in expected and not accepted_since(fc, instance_actions.CREATE_BACKUP):
             i.task_state = new
 
     fc.store.update_instance(fc.run.instance_uuid, move)
 
 
-class ClearTaskStateOnRevert(Step):
-    def execute(self, fc: FlowContext) -> None:
-        return None
-
+class ClearTaskStateOnRevert(Checkpoint):
     def revert(self, fc: FlowContext) -> None:
         image = fc.store.get_image(fc.params["image_id"])
         if image is None or image.status != "active":
@@ -99,33 +96,27 @@ class RotateBackups(Step):
 
     event = EVENT
 
-    def _lock(self, fc: FlowContext) -> str:
-        return f"rotation:{fc.run.instance_uuid}:{fc.params['backup_type']}"
-
     def execute(self, fc: FlowContext) -> Wait | None:
-        lock, ttl = self._lock(fc), fc.settings.engine.lease_ttl_seconds
-        if not fc.store.acquire_lease(lock, fc.request_id, ttl) and fc.store.lease_holder(lock) != fc.request_id:
+        ttl = fc.settings.engine.lease_ttl_seconds
+        if not fc.store.acquire_rotation_lock(fc.run.instance_uuid, fc.params["backup_type"], fc.request_id, ttl):
             return Wait(fc.poll_interval())
         inst = fc.instance()
-        kept_by_backend = []
         for image_id in fc.store.backups_past_rotation(inst.id, fc.params["backup_type"], int(fc.params["rotation"])):
             try:
                 fc.driver.delete_snapshot(inst.host or "", image_id)
             except DriverError as exc:
                 LOG.warning("backup %s of %s not rotated out: %s", image_id, inst.id, exc.message)
-                kept_by_backend.append(image_id)
                 continue
             fc.store.delete_image(image_id)
-        fc.values["kept_by_backend"] = kept_by_backend
-        fc.store.release_lease(lock, fc.request_id)
+        fc.store.release_rotation_lock(fc.run.instance_uuid, fc.params["backup_type"], fc.request_id)
         return None
 
     def revert(self, fc: FlowContext) -> None:
-        fc.store.release_lease(self._lock(fc), fc.request_id)
+        fc.store.release_rotation_lock(fc.run.instance_uuid, fc.params["backup_type"], fc.request_id)
 
 
 class CreateBackupFlow(Flow):
-    name = "create_backup"
+    name = instance_actions.CREATE_BACKUP
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [ClearTaskStateOnRevert(), BeginSnapshot(), UploadSnapshot(), RotateBackups()]

@@ -6,34 +6,28 @@ ERROR with a fault, no host and no claim, the reason on the ``create`` action.
 """
 from __future__ import annotations
 
-from compute import scheduler
+from compute import instance_actions, scheduler
 from compute.models import FlowRun, Instance, utcnow
 from compute.states import PowerState, TaskState, VmState
-from tasks.flow import Flow, FlowContext, Step, Wait, fail_instance
-from tasks.instance_steps import DriverOperation
+from tasks.instance_steps import DriverOperation, fail_instance
+from tasks.step import Checkpoint, Flow, FlowContext, InConductor, Step, Wait
 
 
-class BuildCheckpoint(Step):
-    """No effect forward; on revert puts the server in ERROR (Octavia's InstanceToErrorOnRevert)."""
-
-    def execute(self, fc: FlowContext) -> None:
-        return None
+class BuildCheckpoint(Checkpoint):
+    """On revert the server goes to ERROR (Octavia's InstanceToErrorOnRevert)."""
 
     def revert(self, fc: FlowContext) -> None:
         fail_instance(fc, fc.run.error or "Build failed")
 
 
-class ScheduleAndClaim(Step):
+class ScheduleAndClaim(InConductor, Step):
     event = "conductor_schedule_and_build_instances"
-
-    def event_host(self, fc: FlowContext) -> str | None:
-        return fc.settings.host
 
     def execute(self, fc: FlowContext) -> None:
         inst = fc.instance()
         already = fc.store.hosts_claimed_by(inst.id)
         if already:
-            chosen = sorted(already)[0]
+            chosen = min(already)
         else:
             selection = scheduler.select_hosts(fc.store, inst, inst.flavor, requested_host=inst.requested_host)
             chosen = scheduler.claim_first_fit(fc.store, inst.id, inst.flavor, selection).name
@@ -78,7 +72,7 @@ class MarkActive(Step):
 
 
 class CreateServerFlow(Flow):
-    name = "create"
+    name = instance_actions.CREATE
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [BuildCheckpoint(), ScheduleAndClaim(), SpawnOnHost(), MarkActive()]

@@ -1,16 +1,14 @@
 """Delete a server: destroy it on its host, give back its claims, mark it deleted."""
 from __future__ import annotations
 
+from compute import instance_actions
 from compute.models import FlowRun, Instance, utcnow
 from compute.states import PowerState, VmState
-from tasks.flow import Flow, FlowContext, Step, Wait, fail_instance
-from tasks.instance_steps import DriverOperation
+from tasks.instance_steps import DriverOperation, fail_instance
+from tasks.step import Checkpoint, Flow, FlowContext, Step, Wait
 
 
-class DeleteCheckpoint(Step):
-    def execute(self, fc: FlowContext) -> None:
-        return None
-
+class DeleteCheckpoint(Checkpoint):
     def revert(self, fc: FlowContext) -> None:
         fail_instance(fc, fc.run.error or "Delete failed")
 
@@ -44,7 +42,7 @@ class MarkDeleted(Step):
 
 
 class DeleteServerFlow(Flow):
-    name = "delete"
+    name = instance_actions.DELETE
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [DeleteCheckpoint(), TerminateOnHost(), ReleaseClaims(), MarkDeleted()]

@@ -15,7 +15,16 @@ Guarantees, and how:
   bumps it, so an older copy of the message finds a mismatch and drops itself.
 - Failure: the failing step's event gets ``Error`` with traceback and details, then the
   steps that ran are reverted newest first (each ``revert`` idempotent), then the action
-  ends with message ``Error``. A revert interrupted by a crash resumes the same way.
+  ends with message ``Error``. A revert that fails is recorded as an Error event of its
+  own (with its traceback) and the older reverts still run. A revert interrupted by a
+  crash resumes the same way.
+- Only the flow a run began with resumes it: a run records its flow's ``version`` at
+  its first delivery. A run found under another version (or whose saved values no longer
+  fit the flow's model) is ended in error with the reason, and is *not* reverted: its
+  cursor indexes steps that may no longer exist, so undoing "the steps that ran" could
+  undo the wrong ones. Its open events are closed with the reason; what it changed is
+  left for an operator (``os-resetState``). A run saved before versions were recorded
+  counts as version 0.
 """
 from __future__ import annotations
 
@@ -25,23 +34,26 @@ import socket
 import traceback
 import uuid
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
+
+from pydantic import ValidationError
 
 from compute import errors
 from compute.driver import HypervisorDriver
-from compute.models import ActionEvent, FlowRun, Instance, utcnow
+from compute.models import ActionEvent, FlowRun, utcnow
 from compute.queue import Enqueuer
 from compute.settings import Settings
 from compute.store import Store
+from tasks.step import (
+    Flow,
+    FlowContext,
+    Step,
+    Wait,
+    event_key,
+    failure_details,
+)
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Wait:
-    """Returned by a step that is not finished: run it again after ``seconds``."""
-
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -49,95 +61,9 @@ class Failed:
     reason: str
 
 
-class StepFailed(errors.ComputeError):
-    """A step's expected failure; ``message`` becomes the event details and the fault."""
-
-
-class FlowContext:
-    """What a step may touch: the store, the driver, its run's saved values and the clock."""
-
-    def __init__(self, store: Store, driver: HypervisorDriver, settings: Settings, run: FlowRun) -> None:
-        self.store = store
-        self.driver = driver
-        self.settings = settings
-        self.run = run
-
-    @property
-    def values(self) -> dict[str, Any]:
-        return self.run.ctx
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.run.params
-
-    @property
-    def request_id(self) -> str:
-        return self.run.request_id
-
-    def instance(self) -> Instance:
-        inst = self.store.get_instance(self.run.instance_uuid)
-        if inst is None:
-            raise errors.InstanceNotFound(self.run.instance_uuid)
-        return inst
-
-    def op_id(self, name: str) -> str:
-        return f"{self.run.request_id}:{name}"
-
-    def poll_interval(self) -> float:
-        return self.settings.engine.poll_interval_seconds
-
-    def record_events(self, *events: ActionEvent, action_update: dict[str, Any] | None = None) -> None:
-        """Events a step writes itself (one per attempt, say), committed as the runner commits:
-        with the run's saved values, and only while this worker still holds the lease."""
-        ttl = self.settings.engine.lease_ttl_seconds
-        self.store.commit_run(self.run, owner=self.run.owner, lease_ttl=ttl, due_in=ttl,
-                              events=list(events), action_update=action_update)
-
-
-class Step:
-    """One named, idempotent unit of a flow, with its undo beside it.
-
-    ``event`` is the instance-action event name (Nova's ``<service>_<method>``); None
-    records no event (checkpoints). ``execute`` returns None when done or a Wait.
-    """
-
-    event: ClassVar[str | None] = None
-
-    @property
-    def name(self) -> str:
-        return type(self).__name__
-
-    def execute(self, fc: FlowContext) -> Wait | None:
-        raise NotImplementedError
-
-    def revert(self, fc: FlowContext) -> None:
-        """Undo what ``execute`` may have done; must be safe to call again, or after nothing ran."""
-
-    def event_host(self, fc: FlowContext) -> str | None:
-        return fc.instance().host or fc.settings.host
-
-
-class Flow:
-    """A named list of steps. Subclasses set ``name`` and build ``steps``."""
-
-    name: ClassVar[str]
-
-    def steps(self, run: FlowRun) -> list[Step]:
-        raise NotImplementedError
-
-
-def event_key(steps: list[Step], index: int) -> str | None:
-    """Consecutive steps with the same event name share one event, keyed by the first of them.
-
-    So a snapshot that is begun, polled and rotated in three steps still shows as Nova's
-    single ``compute_backup_instance`` event.
-    """
-    if index >= len(steps) or steps[index].event is None:
-        return None
-    first = index
-    while first > 0 and steps[first - 1].event == steps[index].event:
-        first -= 1
-    return f"{first:03d}:{steps[index].event}"
+def revert_event_key(cursor: int) -> str:
+    """The key of the event recording a failed revert of the step at ``cursor``."""
+    return f"{cursor:03d}:revert"
 
 
 def worker_identity() -> str:
@@ -177,69 +103,107 @@ class FlowRunner:
 
     # ---- the loop ---------------------------------------------------------------------
     def _drive(self, run: FlowRun, owner: str) -> str:
-        flow = self.flows[run.flow]
-        steps = flow.steps(run)
-        fc = FlowContext(self.store, self.driver, self.settings, run)
+        flow = self.flows.get(run.flow)
+        if flow is not None and run.flow_version is None and run.deliveries == 0:
+            run.flow_version = flow.version
         run.deliveries += 1
         run.owner = owner
         run.status = "running"
-        self._commit(run, owner)
+        fc = self._context(flow, run)
+        if isinstance(fc, str):
+            return self._end_unresumable(run, owner, fc)
+        assert flow is not None
+        steps = flow.steps(run)
+        self._commit(fc, owner)
         if run.abort_reason and run.phase == "forward":
             self._abort_open_step(fc, steps, owner, run.abort_reason)
             self._fail(fc, steps, owner, run.abort_reason)
         while run.phase == "forward" and run.cursor < len(steps):
             outcome = self._forward_step(fc, steps, owner)
             if isinstance(outcome, Wait):
-                return self._wait(run, owner, outcome)
+                return self._wait(fc, owner, outcome)
             if isinstance(outcome, Failed):
                 self._fail(fc, steps, owner, outcome.reason)
         if run.phase == "revert":
             return self._revert_all(fc, steps, owner)
-        self._commit(run, owner, status="done", action_update={"finish_time": utcnow()})
+        self._commit(fc, owner, status="done", action_update={"finish_time": utcnow()})
         return "done"
+
+    def _context(self, flow: Flow | None, run: FlowRun) -> FlowContext | str:
+        """The run's context with its typed values, or why this flow cannot resume it."""
+        if flow is None:
+            return f"No flow named {run.flow!r} is installed; the action cannot resume"
+        began_with = run.flow_version or 0
+        if began_with != flow.version:
+            return (f"The {run.flow} flow changed from version {began_with} to {flow.version} since this "
+                    "action began; it cannot resume, and its steps were not reverted")
+        try:
+            values = flow.values_model.model_validate(run.ctx)
+        except ValidationError as exc:
+            return (f"The values saved by this {run.flow} action no longer fit its flow "
+                    f"({exc.error_count()} problems); it cannot resume, and its steps were not reverted")
+        return FlowContext(self.store, self.driver, self.settings, run, values)
+
+    def _end_unresumable(self, run: FlowRun, owner: str, reason: str) -> str:
+        """End a run no flow can resume: its open events closed with the reason, nothing reverted."""
+        LOG.error("ending %s without resuming it: %s", run.request_id, reason)
+        run.error = reason
+        now = utcnow()
+        still_open = [e for e in self.store.list_events(run.request_id) if e.finish_time is None]
+        for event in still_open:
+            event.finish_time, event.result, event.details = now, "Error", reason
+        run.status = "error"
+        self._write(run, owner, events=still_open, action_update={"finish_time": now, "message": "Error"})
+        return "error"
 
     def _forward_step(self, fc: FlowContext, steps: list[Step], owner: str) -> Wait | Failed | None:
         run = fc.run
         step = steps[run.cursor]
-        key = event_key(steps, run.cursor)
+        key = fc.event_key = event_key(steps, run.cursor)
         event = self.store.get_event(run.request_id, key) if key else None
         if key and event is None:
             event = ActionEvent(key=key, event=step.event or "", host=self._host_of(step, fc))
-            self._commit(run, owner, events=[event])
+            self._commit(fc, owner, events=[event])
         try:
             outcome = step.execute(fc)
         except errors.LeaseLost:
             raise
         except Exception as exc:  # a step failure of any kind ends the flow with a reason
-            details = exc.message if isinstance(exc, errors.ComputeError) and exc.message else type(exc).__name__
+            details = failure_details(exc)
             if not isinstance(exc, errors.ComputeError):
                 LOG.exception("step %s of %s failed", step.name, run.request_id)
-            if event is not None:
+            if key:
+                event = self.store.get_event(run.request_id, key) or event
+                assert event is not None
                 event.finish_time, event.result = utcnow(), "Error"
                 event.traceback, event.details = traceback.format_exc(), details
-                self._commit(run, owner, events=[event], action_update={"message": "Error"})
+                self._commit(fc, owner, events=[event], action_update={"message": "Error"})
             return Failed(details)
         if isinstance(outcome, Wait):
             return outcome
         run.cursor += 1
         finished = []
-        if event is not None and event_key(steps, run.cursor) != key:
+        if key and event_key(steps, run.cursor) != key:
+            # Read again: the step may have added details to its own event.
+            event = self.store.get_event(run.request_id, key) or event
+            assert event is not None
             event.finish_time, event.result = utcnow(), "Success"
             finished.append(event)
-        self._commit(run, owner, events=finished)
+        self._commit(fc, owner, events=finished)
         return None
 
     def _host_of(self, step: Step, fc: FlowContext) -> str | None:
         try:
             return step.event_host(fc)
-        except errors.InstanceNotFound:
+        except errors.ComputeError:  # the server or its migration is gone: the step will say so
             return fc.settings.host
 
-    def _wait(self, run: FlowRun, owner: str, wait: Wait) -> str:
+    def _wait(self, fc: FlowContext, owner: str, wait: Wait) -> str:
+        run = fc.run
         run.status = "waiting"
         run.wake += 1
         grace = max(self.ttl, self.settings.engine.start_grace_seconds)
-        self._commit(run, owner, due_in=wait.seconds + grace)
+        self._commit(fc, owner, due_in=wait.seconds + grace)
         self.store.release_lease(run.request_id, owner)
         try:
             self.enqueuer.enqueue(run.request_id, run.wake, wait.seconds)
@@ -256,7 +220,7 @@ class FlowRunner:
         event = self.store.get_event(run.request_id, key) if key else None
         if event is not None and event.finish_time is None:
             event.finish_time, event.result, event.details = utcnow(), "Error", reason
-            self._commit(run, owner, events=[event])
+            self._commit(fc, owner, events=[event])
 
     def _fail(self, fc: FlowContext, steps: list[Step], owner: str, reason: str) -> None:
         run = fc.run
@@ -265,34 +229,47 @@ class FlowRunner:
         run.lost_in_step = 0
         # The step at the cursor may have half-run; it is reverted too.
         run.cursor = min(run.cursor, len(steps) - 1)
-        self._commit(run, owner, action_update={"message": "Error"})
+        self._commit(fc, owner, action_update={"message": "Error"})
 
     def _revert_all(self, fc: FlowContext, steps: list[Step], owner: str) -> str:
         run = fc.run
         while run.cursor >= 0:
             step = steps[run.cursor]
+            fc.event_key = event_key(steps, run.cursor)
             if run.skip_revert_of == run.cursor:
                 LOG.error("skipping the revert of %s for %s: it kept killing its worker", step.name, run.request_id)
                 run.error = f"{run.error}; the revert of {step.name} was skipped: its worker kept dying"
                 run.skip_revert_of = None
                 run.cursor -= 1
-                self._commit(run, owner)
+                self._commit(fc, owner)
                 continue
+            failed: list[ActionEvent] = []
+            started = utcnow()
             try:
                 step.revert(fc)
             except errors.LeaseLost:
                 raise
-            except Exception:
+            except Exception as exc:
                 LOG.exception("revert of %s for %s failed; continuing", step.name, run.request_id)
+                failed.append(ActionEvent(
+                    key=revert_event_key(run.cursor), event=f"revert_{step.name}", start_time=started,
+                    finish_time=utcnow(), result="Error", host=self._host_of(step, fc),
+                    traceback=traceback.format_exc(), details=failure_details(exc)))
             run.cursor -= 1
-            self._commit(run, owner)
-        self._commit(run, owner, status="error", action_update={"finish_time": utcnow(), "message": "Error"})
+            self._commit(fc, owner, events=failed)
+        self._commit(fc, owner, status="error", action_update={"finish_time": utcnow(), "message": "Error"})
         return "error"
 
-    def _commit(self, run: FlowRun, owner: str, *, events: list[ActionEvent] | None = None,
+    def _commit(self, fc: FlowContext, owner: str, *, events: list[ActionEvent] | None = None,
                 due_in: float | None = None, status: str | None = None,
                 action_update: dict[str, Any] | None = None) -> None:
-        """Persist progress; the reaper expects news within ``due_in`` (default: the lease)."""
+        """Persist progress with the step's saved values; the reaper expects news within ``due_in``."""
+        fc.save_values()
+        self._write(fc.run, owner, events=events, due_in=due_in, status=status, action_update=action_update)
+
+    def _write(self, run: FlowRun, owner: str, *, events: list[ActionEvent] | None = None,
+               due_in: float | None = None, status: str | None = None,
+               action_update: dict[str, Any] | None = None) -> None:
         if status is not None:
             run.status = status
         self.store.commit_run(
@@ -300,17 +277,3 @@ class FlowRunner:
             due_in=None if run.finished else (self.ttl if due_in is None else due_in),
             events=events or [], action_update=action_update,
         )
-
-
-def fail_instance(fc: FlowContext, reason: str) -> None:
-    """Put the server in ERROR with a fault, as Nova does when a build or delete fails.
-
-    A server deleted meanwhile (a delete accepted during its build) stays deleted."""
-    def mutate(inst: Instance) -> None:
-        if inst.deleted:
-            return
-        inst.vm_state = "error"
-        inst.task_state = None
-        inst.fault = {"code": 500, "message": reason, "created": utcnow()}
-
-    fc.store.update_instance(fc.run.instance_uuid, mutate)

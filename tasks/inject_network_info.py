@@ -4,10 +4,11 @@ Nova records no instance action for it; we do, so that every action is visible.
 """
 from __future__ import annotations
 
+from compute import instance_actions
 from compute.driver import OperationStatus
 from compute.models import FlowRun, Instance, utcnow
-from tasks.flow import Flow, FlowContext, Step
 from tasks.instance_steps import DriverOperation
+from tasks.step import Flow, FlowContext, Step
 
 
 class InjectNetworkInfo(DriverOperation):
@@ -22,7 +23,7 @@ class InjectNetworkInfo(DriverOperation):
 
 
 class InjectNetworkInfoFlow(Flow):
-    name = "inject_network_info"
+    name = instance_actions.INJECT_NETWORK_INFO
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [InjectNetworkInfo()]

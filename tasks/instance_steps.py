@@ -1,43 +1,59 @@
-"""Steps several flows share: driver operations that are started once and polled."""
+"""What several flows share about the server itself: driver operations, newer actions, ERROR."""
 from __future__ import annotations
 
 from typing import ClassVar
 
 from compute.driver import OperationStatus
-from tasks.flow import FlowContext, Step, StepFailed, Wait
+from compute.models import Instance, utcnow
+from tasks.step import FlowContext, Step, StepFailed, Wait
 
 
 class DriverOperation(Step):
-    """Start ``operation`` on the server's host under a fixed op id, then poll until it ends.
+    """Start ``operation`` under a fixed op id, then poll it until it ends.
 
     Starting is idempotent on the op id, so a redelivered step never starts a second one.
+    The driver call names ``hosts`` and then the server: by default the one host the step
+    runs on (the server's, or the source's or destination's with a move's mixin).
     """
 
     operation: ClassVar[str]
 
-    def target_host(self, fc: FlowContext) -> str:
-        host = fc.instance().host
+    def hosts(self, fc: FlowContext) -> tuple[str, ...]:
+        host = self.runs_on(fc)
         if not host:
             raise StepFailed(f"Instance {fc.run.instance_uuid} has no host")
-        return host
+        return (host,)
+
+    def start(self, fc: FlowContext, op_id: str) -> None:
+        getattr(fc.driver, self.operation)(op_id, *self.hosts(fc), fc.instance())
+
+    def before_start(self, fc: FlowContext) -> None:
+        """The state change that announces the operation; runs at every poll, so idempotent."""
+
+    def on_progress(self, fc: FlowContext, status: OperationStatus) -> None:
+        """Record progress between polls."""
+
+    def on_done(self, fc: FlowContext, status: OperationStatus) -> None:
+        """Record the operation's effect; runs again if the commit after it is lost."""
 
     def execute(self, fc: FlowContext) -> Wait | None:
+        self.before_start(fc)
         op_id = fc.op_id(self.operation)
-        start = getattr(fc.driver, self.operation)
-        start(op_id, self.target_host(fc), fc.instance())
+        self.start(fc, op_id)
         status = fc.driver.poll(op_id)
         if not status.done:
+            self.on_progress(fc, status)
             return Wait(fc.poll_interval())
         if status.error:
             raise StepFailed(status.error)
         self.on_done(fc, status)
         return None
 
-    def on_done(self, fc: FlowContext, status: OperationStatus) -> None:
-        """Record the operation's effect; runs again if the commit after it is lost."""
-
     def revert(self, fc: FlowContext) -> None:
-        fc.driver.cancel(fc.op_id(self.operation))
+        """Cancel only what still runs: a finished operation stays visible as finished."""
+        op_id = fc.op_id(self.operation)
+        if not fc.driver.poll(op_id).done:
+            fc.driver.cancel(op_id)
 
 
 def accepted_since(fc: FlowContext, action: str) -> bool:
@@ -53,3 +69,17 @@ def accepted_since(fc: FlowContext, action: str) -> bool:
         if earlier.action == action:
             return True
     return False
+
+
+def fail_instance(fc: FlowContext, reason: str) -> None:
+    """Put the server in ERROR with a fault, as Nova does when a build or delete fails.
+
+    A server deleted meanwhile (a delete accepted during its build) stays deleted."""
+    def mutate(inst: Instance) -> None:
+        if inst.deleted:
+            return
+        inst.vm_state = "error"
+        inst.task_state = None
+        inst.fault = {"code": 500, "message": reason, "created": utcnow()}
+
+    fc.store.update_instance(fc.run.instance_uuid, mutate)

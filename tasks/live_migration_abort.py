@@ -11,30 +11,26 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from compute.live_migration import CANCELLED, InvalidMigrationState
+from compute import instance_actions
+from compute.migrations import InvalidMigrationState
 from compute.models import FlowRun, Migration
-from tasks.flow import Flow, FlowContext, Step, StepFailed, Wait
+from compute.states import MigrationStatus
+from tasks.moves import migration_of
+from tasks.step import Flow, FlowContext, Step, StepFailed, Wait
 
 EVENT = "compute_live_migration_abort"
-
-
-def migration_of(fc: FlowContext) -> Migration:
-    migration = fc.store.get_migration(fc.params["migration_id"])
-    if migration is None:
-        raise StepFailed(f"Migration {fc.params['migration_id']} could not be found.")
-    return migration
 
 
 class CancelMigration(Step):
     event: ClassVar[str | None] = EVENT
 
     def execute(self, fc: FlowContext) -> None:
-        abortable = set(fc.params["abortable"]) | {CANCELLED}
+        abortable = set(fc.params["abortable"]) | {MigrationStatus.CANCELLED}
 
         def cancel(m: Migration) -> None:
             if m.status not in abortable:
                 raise InvalidMigrationState(m.id, m.instance_uuid, m.status, "abort live migration")
-            m.status = CANCELLED
+            m.status = MigrationStatus.CANCELLED
 
         fc.store.update_migration(migration_of(fc).id, cancel)
 
@@ -54,7 +50,7 @@ class AwaitRollback(Step):
 
 
 class LiveMigrationAbortFlow(Flow):
-    name = "live_migration_abort"
+    name = instance_actions.LIVE_MIGRATION_CANCEL
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [CancelMigration(), AwaitRollback()]

@@ -8,30 +8,29 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from compute.live_migration import RUNNING, InvalidMigrationState
+from compute import instance_actions
+from compute.migrations import InvalidMigrationState
 from compute.models import FlowRun
-from tasks.flow import Flow, FlowContext, Step, StepFailed
+from compute.states import MigrationStatus
 from tasks.live_migrate import TransferGuest
+from tasks.moves import migration_of
+from tasks.step import Flow, FlowContext, Step, StepFailed, operation_id
 
 
 class ForceCompleteLiveMigration(Step):
     event: ClassVar[str | None] = "compute_live_migration_force_complete"
 
     def execute(self, fc: FlowContext) -> None:
-        migration = fc.store.get_migration(fc.params["migration_id"])
-        if migration is None:
-            raise StepFailed(f"Migration {fc.params['migration_id']} could not be found.")
-        if migration.status != RUNNING:
+        migration = migration_of(fc)
+        if migration.status != MigrationStatus.RUNNING:
             raise InvalidMigrationState(migration.id, migration.instance_uuid, migration.status, "force complete")
-        migrating = fc.store.get_run(migration.request_id or "")
-        if migrating is None:
+        if not migration.request_id or fc.store.get_run(migration.request_id) is None:
             raise StepFailed(f"Migration {migration.id} has no live migration to force")
-        copy = FlowContext(fc.store, fc.driver, fc.settings, migrating)
-        fc.driver.live_migration_force_complete(TransferGuest().op_id(copy))
+        fc.driver.live_migration_force_complete(operation_id(migration.request_id, TransferGuest.operation))
 
 
 class LiveMigrationForceCompleteFlow(Flow):
-    name = "live_migration_force_complete"
+    name = instance_actions.LIVE_MIGRATION_FORCE_COMPLETE
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [ForceCompleteLiveMigration()]

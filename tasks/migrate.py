@@ -25,139 +25,45 @@ until confirm, so going back is always possible.)
 """
 from __future__ import annotations
 
-import traceback
-from collections.abc import Callable
-from typing import ClassVar
+from pydantic import Field
 
-from compute import errors, scheduler
-from compute.cold_migration import (
-    MigrationStatus,
-    get_migration,
-    update_server_and_migration,
-)
+from compute import errors, instance_actions, scheduler
 from compute.driver import OperationStatus
-from compute.models import ActionEvent, FlowRun, Instance, Migration, utcnow
-from compute.states import PowerState, TaskState, VmState
-from tasks.flow import Flow, FlowContext, Step, StepFailed, Wait, event_key
+from compute.guards import being_deleted
+from compute.models import FlowRun, Instance, Migration, utcnow
+from compute.states import MigrationStatus, PowerState, TaskState, VmState
+from tasks.destination_search import Attempt, DestinationSearchValues, Rejected
+from tasks.instance_steps import DriverOperation
+from tasks.moves import (
+    ClaimingSearch,
+    OnDestination,
+    OnSource,
+    change_server_and_migration,
+    migration_of,
+    move_task,
+)
+from tasks.step import Flow, FlowContext, InConductor, Step, StepFailed
 
 MIGRATE_TASK_STATES = (TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED,
                        TaskState.RESIZE_FINISH)
 ATTEMPT_EVENT = "compute_prep_resize"
+CANCELLED_BEFORE_COPY = "The migration was cancelled by an administrator before the copy began."
 
 
-# ---- helpers the three cold-migration flows share --------------------------------------------
-def migration_of(fc: FlowContext) -> Migration:
-    return get_migration(fc.store, fc.params["migration_uuid"])
-
-
-def change_server_and_migration(fc: FlowContext, change: Callable[[Instance, Migration], None]) -> Migration:
-    return update_server_and_migration(fc.store, fc.run.instance_uuid, fc.params["migration_uuid"], change)
-
-
-def move_task(inst: Instance, expected: tuple[str | None, ...], new: str | None) -> None:
-    """Move task_state only from what this flow put there; a rerun finds it already moved."""
-    if inst.task_state == new:
-        return
-    if inst.task_state not in expected:
-        raise StepFailed(f"Instance {inst.id} is now in task_state {inst.task_state}; the move stops")
-    inst.task_state = new
-
-
-def being_deleted(inst: Instance) -> bool:
-    return inst.deleted or inst.task_state == TaskState.DELETING
-
-
-def op_succeeded(fc: FlowContext, operation: str) -> bool:
-    status = fc.driver.poll(fc.op_id(operation))
-    return status.done and status.error is None
-
-
-class MoveOperation(Step):
-    """A driver operation of a move, started once under a fixed op id and polled.
-
-    Like tasks.instance_steps.DriverOperation, but the driver calls of a move name the
-    source and the destination, which the migration record knows.
-    """
-
-    operation: ClassVar[str]
-
-    def start(self, fc: FlowContext, op_id: str, migration: Migration, inst: Instance) -> None:
-        raise NotImplementedError
-
-    def before_start(self, fc: FlowContext) -> None:
-        """The state change that announces the operation; must be idempotent."""
-
-    def on_progress(self, fc: FlowContext, status: OperationStatus) -> None:
-        """Record progress between polls."""
-
-    def on_done(self, fc: FlowContext, status: OperationStatus) -> None:
-        """Record the effect; runs again if the commit after it is lost."""
-
-    def execute(self, fc: FlowContext) -> Wait | None:
-        self.before_start(fc)
-        op_id = fc.op_id(self.operation)
-        self.start(fc, op_id, migration_of(fc), fc.instance())
-        status = fc.driver.poll(op_id)
-        if not status.done:
-            self.on_progress(fc, status)
-            return Wait(fc.poll_interval())
-        if status.error:
-            raise StepFailed(status.error)
-        self.on_done(fc, status)
-        return None
-
-    def revert(self, fc: FlowContext) -> None:
-        """Cancel only what still runs: a finished operation stays visible as finished."""
-        op_id = fc.op_id(self.operation)
-        if not fc.driver.poll(op_id).done:
-            fc.driver.cancel(op_id)
-
-
-class OnSource:
-    def event_host(self, fc: FlowContext) -> str | None:
-        return migration_of(fc).source_compute or fc.settings.host
-
-
-class OnDestination:
-    def event_host(self, fc: FlowContext) -> str | None:
-        return migration_of(fc).dest_compute or fc.settings.host
-
-
-class InConductor:
-    def event_host(self, fc: FlowContext) -> str | None:
-        return fc.settings.host
-
-
-def record_attempt(fc: FlowContext, attempt: int, host: str, started: str,
-                   failure: BaseException | None = None, also: ActionEvent | None = None) -> None:
-    """One ``compute_prep_resize`` event per host tried, committed under the lease with the
-    run's values (so a resumed step neither repeats nor loses a try)."""
-    event = ActionEvent(key=f"{fc.run.cursor:03d}:{ATTEMPT_EVENT}:{attempt:02d}", event=ATTEMPT_EVENT,
-                        start_time=started, finish_time=utcnow(), host=host, result="Success")
-    update = None
-    if failure is not None:
-        event.result = "Error"
-        event.details = getattr(failure, "message", "") or type(failure).__name__
-        event.traceback = "".join(traceback.format_exception(failure))
-        update = {"message": "Error"}
-    fc.record_events(event, *([also] if also else []), action_update=update)
-
-
-def explain(rejections: dict[str, str], chosen: str | None = None) -> str:
-    """For admins (event details), worded as the live migration's: each host not taken, and why."""
-    head = f"Chose {chosen}. " if chosen else ""
-    if not rejections:
-        return f"{head}No other host was considered"
-    return f"{head}Rejected: {scheduler.Selection(candidates=[], rejections=rejections).explain()}"
+class ColdMigrationValues(DestinationSearchValues):
+    old_vm_state: str | None = None  # to go back to on a failure, and to power on (or not) when resized
+    old_power_state: int | None = None
+    alternates: list[str] = Field(default_factory=list)  # the scheduler's hosts, tried in order
+    rejections: dict[str, str] = Field(default_factory=dict)  # every host not taken, and why
 
 
 def no_valid_host(reason: str, rejections: dict[str, str]) -> errors.NoValidHost:
-    return errors.NoValidHost(f"{reason}\n{explain(rejections)}")
+    return errors.NoValidHost(scheduler.with_explanation(reason, rejections))
 
 
 def stop_if_cancelled(fc: FlowContext) -> None:
     if migration_of(fc).status == MigrationStatus.CANCELLING:
-        raise StepFailed("The migration was cancelled by an administrator before the copy began.")
+        raise StepFailed(CANCELLED_BEFORE_COPY)
 
 
 # ---- the steps -------------------------------------------------------------------------------
@@ -165,14 +71,16 @@ class MigrationCheckpoint(Step):
     """Remembers the state to go back to; on revert puts the server back and closes the migration."""
 
     def execute(self, fc: FlowContext) -> None:
-        inst = fc.instance()
-        fc.values.setdefault("old_vm_state", inst.vm_state)
-        fc.values.setdefault("old_power_state", inst.power_state)
+        inst, values = fc.instance(), ColdMigrationValues.of(fc)
+        if values.old_vm_state is None:
+            values.old_vm_state, values.old_power_state = inst.vm_state, inst.power_state
 
     def revert(self, fc: FlowContext) -> None:
+        old_vm_state = ColdMigrationValues.of(fc).old_vm_state
+
         def restore(inst: Instance, migration: Migration) -> None:
             if not being_deleted(inst):
-                inst.vm_state = fc.values.get("old_vm_state", inst.vm_state)
+                inst.vm_state = old_vm_state or inst.vm_state
                 if inst.task_state in MIGRATE_TASK_STATES:
                     inst.task_state = None
                 inst.progress = 0
@@ -191,7 +99,7 @@ class SelectDestinations(InConductor, Step):
 
     def execute(self, fc: FlowContext) -> None:
         stop_if_cancelled(fc)
-        inst = fc.instance()
+        inst, values = fc.instance(), ColdMigrationValues.of(fc)
         selection = scheduler.select_hosts(fc.store, inst, inst.flavor, requested_host=fc.params["requested_host"],
                                            ignore_hosts=[migration_of(fc).source_compute or ""])
         rejections = dict(selection.rejections)
@@ -199,51 +107,52 @@ class SelectDestinations(InConductor, Step):
             rejections[inst.host] = "the server is on this host"
         if not selection.candidates:
             raise no_valid_host("There are not enough hosts available.", rejections)
-        fc.values["alternates"] = [h.name for h in selection.candidates[: fc.settings.scheduler.max_attempts]]
-        fc.values["rejections"] = rejections
+        values.alternates = [h.name for h in selection.candidates[: fc.settings.scheduler.max_attempts]]
+        values.rejections = rejections
 
 
-class ClaimDestination(InConductor, Step):
-    """Claim on each host in turn and ask it to ``prep_resize``; the first that accepts keeps its claim.
+class ClaimDestination(ClaimingSearch):
+    """Claim on each alternate in turn and ask it to ``prep_resize``; the first that accepts keeps its claim.
 
-    Each try is committed with its event (and its claim released first when it failed),
-    so a worker dying here is resumed at the host it was trying, and no claim is left
-    that the run does not know of.
+    Each try is its own ``compute_prep_resize`` event; a failed one marks the action Error,
+    as in Nova, even when the next host accepts.
     """
 
     event = "cold_migrate"
+    rejection_marks_action = True
 
-    def execute(self, fc: FlowContext) -> None:
-        if fc.values.get("dest"):
-            return None
+    def before_search(self, fc: FlowContext) -> None:
         stop_if_cancelled(fc)
-        inst = fc.instance()
-        alternates: list[str] = fc.values["alternates"]
-        rejections: dict[str, str] = fc.values["rejections"]
-        while (attempt := fc.values.get("attempt", 0)) < len(alternates):
-            host, started = alternates[attempt], utcnow()
-            try:
-                fc.store.claim_resources(host, inst.id, inst.flavor)
-                fc.driver.prep_resize(host, inst)
-            except errors.ComputeError as exc:
-                fc.store.release_claim(host, inst.id)
-                rejections[host] = f"prep_resize failed: {exc.message or type(exc).__name__}"
-                fc.values["attempt"] = attempt + 1
-                record_attempt(fc, attempt, host, started, failure=exc)
-                continue
-            fc.values["dest"] = host
-            conductor = fc.store.get_event(fc.request_id, str(event_key(MigrateFlow().steps(fc.run), fc.run.cursor)))
-            if conductor is not None:  # closed by the runner after RecordDestination, details kept
-                conductor.details = explain(rejections, chosen=host)
-            record_attempt(fc, attempt, host, started, also=conductor)
-            return None
-        raise no_valid_host(f"Exhausted all hosts available for retrying build failures for instance {inst.id}.",
-                            rejections)
+        super().before_search(fc)
 
-    def revert(self, fc: FlowContext) -> None:
-        source = migration_of(fc).source_compute
-        for host in fc.store.hosts_claimed_by(fc.run.instance_uuid) - {source}:
-            fc.store.release_claim(host, fc.run.instance_uuid)
+    def max_attempts(self, fc: FlowContext) -> int:
+        return len(ColdMigrationValues.of(fc).alternates)
+
+    def exhausted(self, fc: FlowContext, attempts: int) -> Exception:
+        return no_valid_host(f"Exhausted all hosts available for retrying build failures for instance "
+                             f"{fc.run.instance_uuid}.", ColdMigrationValues.of(fc).rejections)
+
+    def next_candidate(self, fc: FlowContext) -> str:
+        values = ColdMigrationValues.of(fc)
+        return values.alternates[values.attempt]
+
+    def try_candidate(self, fc: FlowContext, attempt: Attempt) -> None:
+        inst = fc.instance()
+
+        def prepare() -> None:
+            fc.store.claim_resources(attempt.host, inst.id, inst.flavor)
+            fc.driver.prep_resize(attempt.host, inst)
+
+        attempt.check(attempt.open(ATTEMPT_EVENT, attempt.host), "prep_resize", prepare)
+
+    def rejected(self, fc: FlowContext, host: str, rejection: Rejected) -> None:
+        ColdMigrationValues.of(fc).rejections[host] = rejection.message
+
+    def accepted(self, fc: FlowContext, host: str) -> None:
+        conductor = fc.step_event()  # closed by the runner after RecordDestination, details kept
+        if conductor is not None:
+            conductor.details = scheduler.explain(ColdMigrationValues.of(fc).rejections, chosen=host)
+            fc.record_events(conductor)
 
 
 class RecordDestination(InConductor, Step):
@@ -252,8 +161,8 @@ class RecordDestination(InConductor, Step):
     event = "cold_migrate"
 
     def execute(self, fc: FlowContext) -> None:
-        host = fc.values["dest"]
-        dest = fc.store.get_host(host)
+        host = ColdMigrationValues.of(fc).destination
+        dest = fc.store.get_host(host) if host else None
 
         def fill(inst: Instance, migration: Migration) -> None:
             migration.dest_compute = migration.dest_node = host
@@ -262,11 +171,15 @@ class RecordDestination(InConductor, Step):
         change_server_and_migration(fc, fill)
 
 
-class CopyDiskAndPowerOff(OnSource, MoveOperation):
+class CopyDiskAndPowerOff(OnSource, DriverOperation):
     """The copy phase: from here on the migration can no longer be cancelled."""
 
     event = "compute_resize_instance"
     operation = "migrate_disk_and_power_off"
+
+    def hosts(self, fc: FlowContext) -> tuple[str, ...]:
+        migration = migration_of(fc)
+        return migration.source_compute or "", migration.dest_compute or ""
 
     def before_start(self, fc: FlowContext) -> None:
         if migration_of(fc).status == MigrationStatus.MIGRATING:
@@ -274,17 +187,13 @@ class CopyDiskAndPowerOff(OnSource, MoveOperation):
 
         def begin(inst: Instance, migration: Migration) -> None:
             if migration.status == MigrationStatus.CANCELLING:
-                raise StepFailed("The migration was cancelled by an administrator before the copy began.")
+                raise StepFailed(CANCELLED_BEFORE_COPY)
             if migration.status != MigrationStatus.PRE_MIGRATING:
                 raise StepFailed(f"Migration {migration.id} is {migration.status}; the copy cannot start")
             move_task(inst, (TaskState.RESIZE_PREP,), TaskState.RESIZE_MIGRATING)
             migration.status = MigrationStatus.MIGRATING
 
         change_server_and_migration(fc, begin)
-
-    def start(self, fc: FlowContext, op_id: str, migration: Migration, inst: Instance) -> None:
-        fc.driver.migrate_disk_and_power_off(op_id, migration.source_compute or "", migration.dest_compute or "",
-                                             inst)
 
     def _record_progress(self, fc: FlowContext, status: OperationStatus, power_off: bool) -> None:
         def progress(inst: Instance, migration: Migration) -> None:
@@ -305,10 +214,11 @@ class CopyDiskAndPowerOff(OnSource, MoveOperation):
 
     def revert(self, fc: FlowContext) -> None:
         super().revert(fc)
+        old_power_state = ColdMigrationValues.of(fc).old_power_state
 
         def power_back(inst: Instance) -> None:
-            if not being_deleted(inst):
-                inst.power_state = fc.values.get("old_power_state", inst.power_state)
+            if not being_deleted(inst) and old_power_state is not None:
+                inst.power_state = old_power_state
 
         fc.store.update_instance(fc.run.instance_uuid, power_back)
 
@@ -334,7 +244,7 @@ class MoveToDestination(OnSource, Step):
         change_server_and_migration(fc, move_back)
 
 
-class FinishMigrationOnDestination(OnDestination, MoveOperation):
+class FinishMigrationOnDestination(OnDestination, DriverOperation):
     event = "compute_finish_resize"
     operation = "finish_migration"
 
@@ -344,9 +254,6 @@ class FinishMigrationOnDestination(OnDestination, MoveOperation):
 
         if fc.instance().task_state != TaskState.RESIZE_FINISH:
             fc.store.update_instance(fc.run.instance_uuid, finishing)
-
-    def start(self, fc: FlowContext, op_id: str, migration: Migration, inst: Instance) -> None:
-        fc.driver.finish_migration(op_id, migration.dest_compute or "", inst)
 
 
 class MarkResized(OnDestination, Step):
@@ -359,7 +266,7 @@ class MarkResized(OnDestination, Step):
     event = "compute_finish_resize"
 
     def execute(self, fc: FlowContext) -> None:
-        was_stopped = fc.values.get("old_vm_state") == VmState.STOPPED
+        was_stopped = ColdMigrationValues.of(fc).old_vm_state == VmState.STOPPED
 
         def resized(inst: Instance, migration: Migration) -> None:
             if migration.status != MigrationStatus.POST_MIGRATING:
@@ -375,7 +282,8 @@ class MarkResized(OnDestination, Step):
 
 
 class MigrateFlow(Flow):
-    name = "migrate"
+    name = instance_actions.MIGRATE
+    values_model = ColdMigrationValues
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [MigrationCheckpoint(), SelectDestinations(), ClaimDestination(), RecordDestination(),

@@ -9,7 +9,7 @@ import importlib
 import pkgutil
 
 import tasks
-from tasks.flow import Flow
+from tasks.step import Flow
 
 
 def all_flows() -> dict[str, Flow]:

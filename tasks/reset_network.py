@@ -5,9 +5,10 @@ Elsewhere the action ends as failed with the driver's message. Nova removed the 
 """
 from __future__ import annotations
 
+from compute import instance_actions
 from compute.models import FlowRun
-from tasks.flow import Flow, Step
 from tasks.instance_steps import DriverOperation
+from tasks.step import Flow, Step
 
 
 class ResetNetwork(DriverOperation):
@@ -16,7 +17,7 @@ class ResetNetwork(DriverOperation):
 
 
 class ResetNetworkFlow(Flow):
-    name = "reset_network"
+    name = instance_actions.RESET_NETWORK
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [ResetNetwork()]

@@ -18,29 +18,25 @@ from __future__ import annotations
 
 import logging
 
-from compute import errors
-from compute.cold_migration import MigrationStatus
+from compute import errors, instance_actions
+from compute.guards import being_deleted
 from compute.models import FlowRun, Instance, Migration, utcnow
-from compute.states import PowerState, TaskState, VmState
-from tasks.flow import Flow, FlowContext, Step
-from tasks.migrate import (
-    MoveOperation,
+from compute.states import MigrationStatus, PowerState, TaskState, VmState
+from tasks.instance_steps import DriverOperation
+from tasks.moves import (
     OnDestination,
     OnSource,
-    being_deleted,
     change_server_and_migration,
     migration_of,
     move_task,
     op_succeeded,
 )
+from tasks.step import Checkpoint, Flow, FlowContext, Step
 
 LOG = logging.getLogger(__name__)
 
 
-class RevertCheckpoint(Step):
-    def execute(self, fc: FlowContext) -> None:
-        return None
-
+class RevertCheckpoint(Checkpoint):
     def revert(self, fc: FlowContext) -> None:
         if op_succeeded(fc, DestroyDestinationCopy.operation):
             self._error_on_source(fc)
@@ -77,12 +73,9 @@ class RevertCheckpoint(Step):
         change_server_and_migration(fc, error)
 
 
-class DestroyDestinationCopy(OnDestination, MoveOperation):
+class DestroyDestinationCopy(OnDestination, DriverOperation):
     event = "compute_revert_resize"
     operation = "destroy"
-
-    def start(self, fc: FlowContext, op_id: str, migration: Migration, inst: Instance) -> None:
-        fc.driver.destroy(op_id, migration.dest_compute or "", inst)
 
 
 class ReleaseDestinationClaim(OnDestination, Step):
@@ -94,7 +87,7 @@ class ReleaseDestinationClaim(OnDestination, Step):
             fc.store.release_claim(dest, fc.run.instance_uuid)
 
 
-class FinishRevertOnSource(OnSource, MoveOperation):
+class FinishRevertOnSource(OnSource, DriverOperation):
     """The server's host is the source again; the driver powers it on there."""
 
     event = "compute_finish_revert_resize"
@@ -108,9 +101,9 @@ class FinishRevertOnSource(OnSource, MoveOperation):
         if fc.instance().host != migration_of(fc).source_compute:
             change_server_and_migration(fc, home)
 
-    def start(self, fc: FlowContext, op_id: str, migration: Migration, inst: Instance) -> None:
-        fc.driver.finish_revert_migration(op_id, migration.source_compute or "", migration.dest_compute or "",
-                                          inst)
+    def hosts(self, fc: FlowContext) -> tuple[str, ...]:
+        migration = migration_of(fc)
+        return migration.source_compute or "", migration.dest_compute or ""
 
 
 class MarkReverted(OnSource, Step):
@@ -133,7 +126,7 @@ class MarkReverted(OnSource, Step):
 
 
 class RevertResizeFlow(Flow):
-    name = "revert_resize"
+    name = instance_actions.REVERT_RESIZE
 
     def steps(self, run: FlowRun) -> list[Step]:
         return [RevertCheckpoint(), DestroyDestinationCopy(), ReleaseDestinationClaim(), FinishRevertOnSource(),

@@ -3,7 +3,7 @@
 
 Safe with any number of processes sweeping at once: each confirm is claimed by the
 compare-and-set that also records its action (the migration goes finished -> confirming
-in the server's MULTI, compute/cold_migration.py), so a server is confirmed once and a
+in the server's MULTI, compute/migrations.py), so a server is confirmed once and a
 process that loses the race records nothing. Side effects come only after that claim.
 Per migration, as in Nova: a server that is gone or in ERROR, or no longer resized with
 no task, has its migration set to error; one being deleted or finishing is skipped; the
@@ -17,11 +17,12 @@ import threading
 import time
 
 from compute import errors
-from compute.cold_migration import RESIZE_FAMILY, MigrationStatus, confirm_resize, update_server_and_migration
+from compute.actions.confirm_resize import confirm_resize
 from compute.context import RequestContext
+from compute.migrations import RESIZE_FAMILY, update_server_and_migration
 from compute.models import Instance, Migration
 from compute.service import ComputeService
-from compute.states import TaskState, VmState
+from compute.states import MigrationStatus, TaskState, VmState
 from compute.store import iso_to_epoch
 
 LOG = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ def clouds_yaml(endpoint: str, token: str = "admin:admin") -> str:
         "    auth:\n"
         f"      endpoint: {endpoint}\n"
         f"      token: {token}\n"
+        f"    block_storage_endpoint_override: {base}/volume/v3\n"
         "    identity_api_version: '3'\n"
         f"    identity_endpoint_override: {base}/identity/v3\n"
     )
@@ -91,21 +92,64 @@ def run_dev(host: str, port: int, settings: Settings, clouds_yaml_path: str | No
 
 
 def run_api(bind: str, workers: int, settings: Settings) -> None:
+    """The API under gunicorn, which slow clients cannot block.
+
+    gthread workers: a connection that has sent nothing waits in the worker's poller, not in a
+    thread, and ``[api] threads`` requests run at once per worker. Every connection inherits
+    from its listener a ``[api] client_timeout`` on each read and write (SO_RCVTIMEO and
+    SO_SNDTIMEO), so a client that stalls in its headers or body, or stops reading the answer,
+    holds a thread that long at most. With ``[metrics] bind``, /metrics is served on that
+    listener only, and nothing else is.
+    """
+    import json
+    import socket
+    import struct
+
     from gunicorn.app.base import BaseApplication
+
+    metrics_bind = settings.metrics.bind
+    metrics_port = metrics_bind.rsplit(":", 1)[-1] if metrics_bind else None
+    if metrics_port is not None and metrics_port == bind.rsplit(":", 1)[-1]:
+        raise SystemExit(f"[metrics] bind {metrics_bind} must use another port than the API's {bind}")
+    not_found = json.dumps({"itemNotFound": {"code": 404, "message": "The resource could not be found."}}).encode()
+
+    def limit_silent_clients(server: object) -> None:
+        seconds = settings.api.client_timeout
+        timeval = struct.pack("ll", int(seconds), int((seconds % 1) * 1_000_000))
+        for listener in getattr(server, "LISTENERS", []):
+            sock = getattr(listener, "sock", listener)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+    def metrics_apart(app):  # noqa: ANN001, ANN202 - a WSGI app in and out
+        def application(environ, start_response):  # noqa: ANN001, ANN202
+            on_metrics_port = environ.get("SERVER_PORT") == metrics_port
+            if on_metrics_port != (environ.get("PATH_INFO", "").rstrip("/") == "/metrics"):
+                start_response("404 Not Found", [("Content-Type", "application/json"),
+                                                 ("Content-Length", str(len(not_found)))])
+                return [not_found]
+            return app(environ, start_response)
+
+        return application
 
     class ApiServer(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            self.cfg.set("bind", bind)
+            self.cfg.set("bind", [bind, metrics_bind] if metrics_bind else [bind])
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "sync")
-            # A request may wait for os-migrateLive pre-checks (below 2.34) before answering.
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", settings.api.threads)
+            self.cfg.set("keepalive", 2)
+            # The arbiter's heartbeat: gthread's main loop beats while requests run in threads, so a
+            # long request (os-migrateLive pre-checks below 2.34) does not trip it.
             self.cfg.set("timeout", int(settings.api.rpc_response_timeout) + 30)
+            self.cfg.set("when_ready", limit_silent_clients)
             self.cfg.set("accesslog", None)
 
         def load(self):  # noqa: ANN202 - gunicorn's signature
             from workers.wsgi import build_application
 
-            return build_application(settings)
+            app = build_application(settings)
+            return metrics_apart(app) if metrics_port is not None else app
 
     ApiServer().run()
 
@@ -127,7 +171,7 @@ def run_worker(settings: Settings, celery_args: Sequence[str]) -> None:
         reaper.stop()
         auto_confirm.stop()
 
-    argv = ["worker", "-E", "-Q", settings.engine.queue, "--loglevel", "INFO", *celery_args]
+    argv = ["worker", "-E", "-Q", settings.engine.queue, "--loglevel", "INFO", "--without-gossip", "--without-mingle", *celery_args]
     runtime.celery.worker_main(argv)
 
 

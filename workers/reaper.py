@@ -7,12 +7,20 @@ store before anything else happens (claim first, side effects after). Two cases:
 - started, but its worker stopped renewing the lease: queued again under a new wake
   number (older copies of its message then drop themselves). After ``max_reaps`` such
   rescues the action is failed with a recorded reason instead, and its steps reverted.
+
+While Redis (the store, and in production the broker too) is unreachable, a sweep can do
+nothing: :class:`ReaperThread` says so in one WARNING when it first fails and in one when a
+sweep works again, and stays quiet in between (README, "When Redis restarts"). A broker
+that refuses a publish ends the sweep at the first refusal, so an outage costs one line,
+not one per stale action, and leaves the other stale actions unclaimed for the next sweep.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+
+import redis
 
 from compute import errors
 from compute.models import FlowRun
@@ -21,6 +29,13 @@ from compute.settings import Settings
 from compute.store import Store
 
 LOG = logging.getLogger(__name__)
+
+# Redis not answering: a connection refused or reset, a timeout, or a server still loading its AOF.
+UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
+
+
+class BrokerUnavailable(Exception):
+    """A sweep stopped because the broker refused to queue a rescued action."""
 
 
 class Reaper:
@@ -52,7 +67,12 @@ class Reaper:
             )
 
     def sweep(self, now: float | None = None) -> list[str]:
-        """One pass; returns the request ids it re-enqueued."""
+        """One pass; returns the request ids it re-enqueued.
+
+        Raises BrokerUnavailable at the first refused publish: the action it had claimed
+        stays due (its claim moved its deadline by a grace period) and the rest are left
+        for the next sweep, which would fail the same way while the broker is down.
+        """
         now = time.time() if now is None else now
         grace = max(self.engine.lease_ttl_seconds, self.engine.start_grace_seconds)
         rescued = []
@@ -62,29 +82,53 @@ class Reaper:
                 continue
             try:
                 self.enqueuer.enqueue(request_id, run.wake)
-            except errors.QueueUnavailable:
-                LOG.warning("reaper could not queue %s; the next sweep will retry", request_id)
-                continue
+            except errors.QueueUnavailable as exc:
+                raise BrokerUnavailable(f"could not queue {request_id}: {exc}") from exc
             LOG.info("reaped %s (status %s, reaps %d)", request_id, run.status, run.reaps)
             rescued.append(request_id)
         return rescued
 
 
 class ReaperThread(threading.Thread):
-    """Runs :meth:`Reaper.sweep` every ``interval`` seconds until stopped."""
+    """Runs :meth:`Reaper.sweep` every ``interval`` seconds until stopped.
+
+    An unreachable store or broker is an outage, not a bug: one WARNING when it starts,
+    one when a sweep works again, DEBUG in between. Anything else is logged with its
+    traceback, once per sweep that fails, and the thread keeps sweeping.
+    """
 
     def __init__(self, reaper: Reaper, interval: float) -> None:
         super().__init__(name="compute-actions-reaper", daemon=True)
         self.reaper = reaper
         self.interval = interval
         self.stopped = threading.Event()
+        self.outage_since: float | None = None
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
-            try:
-                self.reaper.sweep()
-            except Exception:  # a Redis blip must not kill the reaper
-                LOG.exception("reaper sweep failed")
+            self.sweep_once()
+
+    def sweep_once(self) -> None:
+        try:
+            self.reaper.sweep()
+        except UNREACHABLE as exc:
+            self._unreachable("the store", exc)
+        except BrokerUnavailable as exc:
+            self._unreachable("the broker", exc)
+        except Exception:  # a bug in a sweep must not kill the reaper
+            LOG.exception("reaper sweep failed")
+        else:
+            if self.outage_since is not None:
+                LOG.warning("reaper: Redis is reachable again after %.1f s; sweeping",
+                            time.monotonic() - self.outage_since)
+                self.outage_since = None
+
+    def _unreachable(self, what: str, exc: Exception) -> None:
+        if self.outage_since is None:
+            self.outage_since = time.monotonic()
+            LOG.warning("reaper: Redis unreachable (%s: %s); sweeps pause until it answers", what, exc)
+        else:
+            LOG.debug("reaper: Redis still unreachable (%s: %s)", what, exc)
 
     def stop(self) -> None:
         self.stopped.set()

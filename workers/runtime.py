@@ -36,8 +36,10 @@ def build_runtime(
     broker_url: str | None = None,
     seed: bool = True,
 ) -> Runtime:
-    client = redis_client or redis.Redis.from_url(settings.redis.store_url, decode_responses=True)
-    store = Store(client, prefix=settings.redis.key_prefix)
+    client = redis_client or redis.Redis.from_url(settings.redis.store_url, decode_responses=True,
+                                                  **settings.redis.client_options())
+    store = Store(client, prefix=settings.redis.key_prefix,
+                  default_availability_zone=settings.default_availability_zone)
     fleet = SimulatedFleet(store, duration_scale=settings.fleet.duration_scale)
     if seed:
         seed_fleet(store, fleet, settings.fleet.fleet_file)

@@ -1,19 +1,24 @@
 """Hypervisors, one per fleet host (nova hypervisors.py).
 
 Ids are the host's service_id below 2.53 and Host.uuid from 2.53. Usage comes from the
-store's claims, so it moves as servers land and leave. From 2.88 Nova drops the usage
-and cpu_info fields from the view (and the statistics route) and adds ``uptime``.
+store's claims, so it moves as servers land and leave. Per microversion, as Nova: 2.28
+``cpu_info`` is an object (a JSON string before), 2.33 paging, 2.53 uuid ids with the
+``hypervisor_hostname_pattern`` and ``with_servers`` query (the search and servers routes go),
+2.75 ``servers: []`` when asked and empty, and 2.88 drops the usage fields, ``cpu_info`` and
+the statistics and uptime routes, and shows ``uptime`` (null for a down host) instead.
 """
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, jsonify
 
 from api import current, links, microversions, paging, query
 from api.errors import ApiError, bad_request, not_found
-from api.schemas import is_digit_string, is_uuid_like
+from api.schemas import digit_string_value, is_uuid_like
+from compute import services
 from compute.models import Host, HostUsage
 
 bp = Blueprint("hypervisors", __name__, url_prefix="/v2.1")
@@ -63,7 +68,10 @@ def detail_view(host: Host, usage: HostUsage, mv: microversions.APIVersion) -> d
         },
     })
     if mv >= USAGE_REMOVED:
-        view["uptime"] = None
+        try:
+            view["uptime"] = services.uptime(current.service().store, host, usage)
+        except services.ComputeServiceUnavailable:
+            view["uptime"] = None
         return view
     free_disk = host.local_gb - usage.local_gb_used
     view.update({
@@ -103,10 +111,18 @@ def authorize(action: str) -> None:
     current.authorize(RULE.format(action), {"project_id": ctx.project_id, "user_id": ctx.user_id})
 
 
+def hostname_pattern(name: str, raw: str) -> str:
+    """``parameter_types.fqdn``: what a hypervisor hostname may be made of."""
+    if not raw or len(raw) > 255 or re.fullmatch(r"[a-zA-Z0-9-._]*", raw) is None:
+        raise bad_request(f"Invalid input for query parameters {name}. Value: {raw}. "
+                          f"'{raw}' does not match '^[a-zA-Z0-9-._]*$'")
+    return raw
+
+
 def list_query_parsers(mv: microversions.APIVersion) -> dict[str, query.Parser]:
     if mv >= UUID_IDS:
         return {"limit": query.non_negative_int, "marker": query.text,
-                "hypervisor_hostname_pattern": query.text, "with_servers": query.boolean}
+                "hypervisor_hostname_pattern": hostname_pattern, "with_servers": query.boolean}
     if mv >= (2, 33):
         return {"limit": query.non_negative_int, "marker": query.text}
     return {}
@@ -115,7 +131,7 @@ def list_query_parsers(mv: microversions.APIVersion) -> dict[str, query.Parser]:
 def _listing(detailed: bool) -> Any:
     mv = microversions.current()
     params = query.parse(list_query_parsers(mv), strict=mv >= UUID_IDS)
-    authorize("detail" if detailed else "list")
+    authorize("list-detail" if detailed else "list")
     pattern = params.get("hypervisor_hostname_pattern")
     if pattern is not None and ("limit" in params or "marker" in params):
         raise bad_request("Paging over hypervisors with the hypervisor_hostname_pattern "
@@ -127,7 +143,7 @@ def _listing(detailed: bool) -> Any:
             raise not_found(f"No hypervisor matching '{pattern}' could be found.")
     marker = params.get("marker")
     hosts = paging.after_marker(hosts, marker, lambda pair: str(hypervisor_id(pair[0], mv)),
-                                f"Marker {marker} could not be found.")
+                                f"marker [{marker}] not found")
     limit = paging.effective_limit(params.get("limit"))
     hosts = hosts[:limit]
     servers = servers_by_host() if params.get("with_servers") else None
@@ -161,9 +177,10 @@ def find_host(hypervisor_ref: str, mv: microversions.APIVersion) -> tuple[Host, 
             raise bad_request(f"Invalid uuid {hypervisor_ref}")
         wanted: int | str = hypervisor_ref.lower()
     else:
-        if not is_digit_string(hypervisor_ref):
+        service_id = digit_string_value(hypervisor_ref)
+        if service_id is None:  # not digits, or more of them than any id has: no such hypervisor
             raise missing
-        wanted = int(hypervisor_ref)
+        wanted = service_id
     for host, usage in current.service().list_hosts():
         if hypervisor_id(host, mv) == wanted:
             return host, usage
@@ -180,6 +197,20 @@ def show_hypervisor(hypervisor_ref: str) -> Any:
     if params.get("with_servers"):
         add_servers(view, host, servers_by_host(), mv)
     return jsonify({"hypervisor": view})
+
+
+@bp.get("/os-hypervisors/<hypervisor_ref>/uptime")
+def hypervisor_uptime(hypervisor_ref: str) -> Any:
+    """Below 2.88 only (the 2.88 show has ``uptime``): the summary view plus the host's uptime."""
+    microversions.require((2, 1), (2, 87))
+    mv = microversions.current()
+    authorize("uptime")
+    host, usage = find_host(hypervisor_ref, mv)
+    try:
+        uptime = services.uptime(current.service().store, host, usage)
+    except services.ComputeServiceUnavailable as exc:
+        raise bad_request(exc.message) from None
+    return jsonify({"hypervisor": {**summary_view(host, mv), "uptime": uptime}})
 
 
 @bp.get("/os-hypervisors/statistics")

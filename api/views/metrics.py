@@ -1,8 +1,10 @@
 """``GET /metrics``: Prometheus text read from Redis at scrape time.
 
 Every number comes from the store, not from process memory, so any API process answers
-for the whole deployment (gunicorn's workers share nothing else). Unauthenticated, like
-most exporters: expose it on the management network only.
+for the whole deployment (gunicorn's workers share nothing else). It names hosts and their
+usage, so by default only an admin token reads it (``[metrics] access = "admin"``: 401
+without a token, 403 for others); ``access = "public"`` serves it like most exporters do,
+best with ``[metrics] bind``, a listener of its own on the management network.
 """
 from __future__ import annotations
 
@@ -10,16 +12,19 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api import current
+from api import auth, current
+from api.errors import forbidden
 from compute.states import server_status
 from compute.store import Store
 
 bp = Blueprint("metrics", __name__)
+
+ADMIN_ONLY_MESSAGE = "Only an administrator may read the metrics."
 
 
 class StoreCollector(Collector):
@@ -52,8 +57,20 @@ class StoreCollector(Collector):
         yield vms
 
 
+def authorize_scrape() -> None:
+    """``[metrics] access``: "public" lets anyone read; "admin" needs an admin's token."""
+    settings = current.settings()
+    if settings.metrics.access == "public":
+        return
+    ctx = auth.context_builder(settings)(request.headers, g.request_id)  # 401 without a token
+    if not ctx.is_admin:
+        raise forbidden(ADMIN_ONLY_MESSAGE)
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
+    authorize_scrape()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(current.service().store))
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: werkzeug would add a second "; charset=utf-8" to the latter.
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,7 +1,8 @@
 """API test fixtures: the Flask app over ComputeService on fakeredis, callers, and servers in known states.
 
 No worker runs here: a created server stays in BUILD. ``active_server`` puts one on a
-host the way the create flow would leave it (state, host, resource claim).
+host the way the create flow would leave it (state, host, resource claim); ``resized_server``
+is one in VERIFY_RESIZE the way the migrate flow leaves it.
 """
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
+from compute.actions.create_server import create_server
 from compute.context import RequestContext
-from compute.models import Instance, utcnow
+from compute.models import Instance, Migration, utcnow
 from compute.service import ComputeService
 from compute.settings import Settings
 from compute.states import PowerState, VmState
 from compute.store import Store
 from fleet.simulator import SimulatedFleet
+from tests.support.contexts import IMAGE_ID
 
 ADMIN = {"X-Auth-Token": "admin:admin"}
 OWNER = {"X-Auth-Token": "alice:demo"}
@@ -27,8 +30,8 @@ OTHER = {"X-Auth-Token": "bob:other"}
 NOBODY: dict[str, str] = {}
 CALLERS = {"admin": ADMIN, "owner": OWNER, "other": OTHER, "none": NOBODY}
 
-IMAGE_ID = "70a599e0-31e7-49b7-b260-868f441e862b"
 HOST = "compute-kvm-1"
+DEST = "compute-kvm-2"  # where ``resized_server`` was moved to
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 
@@ -80,7 +83,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def make_server(service: ComputeService) -> Callable[..., Instance]:
     def create(name: str = "vm", ctx: RequestContext | None = None, **kwargs: Any) -> Instance:
-        return service.create_server(ctx or owner_context(), name=name, flavor_id="1",
+        return create_server(service, ctx or owner_context(), name=name, flavor_id="1",
                                      image_id=kwargs.pop("image_id", IMAGE_ID), **kwargs)
 
     return create
@@ -113,6 +116,17 @@ def build_server(make_server: Callable[..., Instance]) -> Instance:
     return make_server("building-vm")
 
 
+@pytest.fixture
+def resized_server(store: Store, active_server: Instance) -> Instance:
+    """VERIFY_RESIZE on DEST, moved from HOST: claims on both, a finished cold migration."""
+    store.create_migration(Migration(
+        instance_uuid=active_server.id, migration_type="migration", status="finished", source_compute=HOST,
+        source_node=HOST, dest_compute=DEST, dest_node=DEST, old_instance_type_id="1", new_instance_type_id="1",
+        user_id="admin", project_id="admin", request_id="req-00000000-0000-4000-8000-000000000001"))
+    store.claim_resources(DEST, active_server.id, active_server.flavor)
+    return set_fields(store, active_server.id, vm_state=VmState.RESIZED, host=DEST, node=DEST)
+
+
 def set_fields(store: Store, instance_id: str, **changes: Any) -> Instance:
     def mutate(inst: Instance) -> None:
         for key, value in changes.items():
@@ -123,3 +137,58 @@ def set_fields(store: Store, instance_id: str, **changes: Any) -> Instance:
 
 def post_action(client: FlaskClient, server_id: str, body: Any, headers: dict[str, str] | None = None) -> Any:
     return client.post(f"/v2.1/servers/{server_id}/action", json=body, headers=ADMIN if headers is None else headers)
+
+
+def show(client: FlaskClient, server: Instance, headers: dict[str, str] = ADMIN) -> dict[str, Any]:
+    return client.get(f"/v2.1/servers/{server.id}", headers=headers).get_json()["server"]
+
+
+def migration_of(store: Store, server: Instance) -> Migration:
+    [migration] = store.list_migrations(server.id)
+    return migration
+
+
+# ---- migration records, made the way the service makes them, and the per-migration calls ----------------
+def start_live(client: Any, store: Any, server_id: str) -> Migration:
+    response = post_action(client, server_id, {"os-migrateLive": {"host": None, "block_migration": "auto"}},
+                           {**ADMIN, **mv("2.34")})
+    assert response.status_code == 202
+    return store.list_migrations(server_id)[0]
+
+
+def set_status(store: Any, migration: Migration, status: str, **fields: Any) -> Migration:
+    """Put a migration in any status, as the tests of reads need; flows may only move along the table."""
+    record = store.get_migration(migration.id)
+    updated = record.model_copy(update={"status": status, **fields})
+    store.overwrite_migration(updated)
+    return updated
+
+
+def cold_record(store: Any, instance_id: str, status: str = "finished", **fields: Any) -> Migration:
+    values = {"source_compute": HOST, "source_node": HOST, "dest_compute": "compute-kvm-2",
+              "dest_node": "compute-kvm-2", "old_instance_type_id": "1", "new_instance_type_id": "1",
+              "user_id": "admin", "project_id": "demo", **fields}
+    return store.create_migration(Migration(instance_uuid=instance_id, migration_type="migration", status=status,
+                                            **values))
+
+
+@pytest.fixture
+def running(client, store, active_server) -> Migration:
+    migration = start_live(client, store, active_server.id)
+    return set_status(store, migration, "running", dest_compute="compute-kvm-2", dest_node="compute-kvm-2",
+                      dest_host="192.0.2.12", memory_total_bytes=1024, memory_processed_bytes=256,
+                      memory_remaining_bytes=768)
+
+
+def force(client: Any, server_id: str, migration_id: Any, body: Any = None, version: str = "2.22",
+          headers: dict[str, str] = ADMIN) -> Any:
+    """POST /servers/{id}/migrations/{id}/action {"force_complete": null}."""
+    body = {"force_complete": None} if body is None else body
+    return client.post(f"/v2.1/servers/{server_id}/migrations/{migration_id}/action", json=body,
+                       headers={**headers, **mv(version)})
+
+
+def abort(client: Any, server_id: str, migration_id: Any, version: str = "2.24",
+          headers: dict[str, str] = ADMIN) -> Any:
+    """DELETE /servers/{id}/migrations/{id}."""
+    return client.delete(f"/v2.1/servers/{server_id}/migrations/{migration_id}", headers={**headers, **mv(version)})

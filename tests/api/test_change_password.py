@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import ADMIN, OTHER, OWNER, UNKNOWN_ID, fault, post_action, set_fields
+from tests.api.conftest import (
+    ADMIN,
+    OTHER,
+    OWNER,
+    UNKNOWN_ID,
+    fault,
+    post_action,
+    set_fields,
+)
 
 BODY = {"changePassword": {"adminPass": "n3w-secret"}}
 

@@ -1,7 +1,8 @@
-"""A server's migrations (list, show, force-complete, abort) and GET /os-migrations, per microversion.
+"""A server's migrations (list, show) and GET /os-migrations, per microversion.
 
 Records are made the way the service makes them (a live migration accepted over HTTP, a cold one
-written as the cold-migration flow writes it), then moved to the status a test needs.
+written as the cold-migration flow writes it), then moved to the status a test needs. Force-complete
+and abort have their own files (test_live_migration_force_complete.py, test_live_migration_abort.py).
 """
 from __future__ import annotations
 
@@ -11,7 +12,20 @@ from typing import Any
 import pytest
 
 from compute.models import Migration
-from tests.api.conftest import ADMIN, HOST, OTHER, OWNER, activate, fault, mv, post_action
+from tests.api.conftest import (
+    ADMIN,
+    HOST,
+    OTHER,
+    OWNER,
+    abort,
+    activate,
+    cold_record,
+    fault,
+    force,
+    mv,
+    set_status,
+    start_live,
+)
 
 LIVE_KEYS = {"created_at", "dest_compute", "dest_host", "dest_node", "disk_processed_bytes", "disk_remaining_bytes",
              "disk_total_bytes", "id", "memory_processed_bytes", "memory_remaining_bytes", "memory_total_bytes",
@@ -20,42 +34,10 @@ OS_KEYS = {"created_at", "dest_compute", "dest_host", "dest_node", "id", "instan
            "old_instance_type_id", "source_compute", "source_node", "status", "updated_at"}
 
 
-def start_live(client: Any, store: Any, server_id: str) -> Migration:
-    response = post_action(client, server_id, {"os-migrateLive": {"host": None, "block_migration": "auto"}},
-                           {**ADMIN, **mv("2.34")})
-    assert response.status_code == 202
-    return store.list_migrations(server_id)[0]
-
-
-def set_status(store: Any, migration: Migration, status: str, **fields: Any) -> Migration:
-    def mutate(m: Migration) -> None:
-        m.status = status
-        for key, value in fields.items():
-            setattr(m, key, value)
-
-    return store.update_migration(migration.id, mutate)
-
-
 def stamp_updated_at(store: Any, migration: Migration, value: str) -> None:
     """Store.update_migration stamps the current time; these tests need chosen times."""
     record = store.get_migration(migration.id).model_copy(update={"updated_at": value})
-    store.r.set(store.k("migration", str(migration.id)), record.model_dump_json())
-
-
-def cold_record(store: Any, instance_id: str, status: str = "finished", **fields: Any) -> Migration:
-    values = {"source_compute": HOST, "source_node": HOST, "dest_compute": "compute-kvm-2",
-              "dest_node": "compute-kvm-2", "old_instance_type_id": "1", "new_instance_type_id": "1",
-              "user_id": "admin", "project_id": "demo", **fields}
-    return store.create_migration(Migration(instance_uuid=instance_id, migration_type="migration", status=status,
-                                            **values))
-
-
-@pytest.fixture
-def running(client, store, active_server) -> Migration:
-    migration = start_live(client, store, active_server.id)
-    return set_status(store, migration, "running", dest_compute="compute-kvm-2", dest_node="compute-kvm-2",
-                      dest_host="192.0.2.12", memory_total_bytes=1024, memory_processed_bytes=256,
-                      memory_remaining_bytes=768)
+    store.overwrite_migration(record)
 
 
 def get(client: Any, path: str, version: str = "2.80", headers: dict[str, str] = ADMIN) -> Any:
@@ -125,112 +107,6 @@ def test_list_and_show__admin_only_with_lookup_first(client, active_server, runn
         assert (response.status_code, fault(response)[2]) == (
             403, f"Policy doesn't allow os_compute_api:servers:migrations:{name} to be performed.")
         assert get(client, f"/servers/{active_server.id}/migrations{path}", headers=OTHER).status_code == 404
-
-
-# ---- POST /servers/{id}/migrations/{id}/action {"force_complete": null} ---------------------------------
-def force(client: Any, server_id: str, migration_id: Any, body: Any = None, version: str = "2.22",
-          headers: dict[str, str] = ADMIN) -> Any:
-    body = {"force_complete": None} if body is None else body
-    return client.post(f"/v2.1/servers/{server_id}/migrations/{migration_id}/action", json=body,
-                       headers={**headers, **mv(version)})
-
-
-def test_force_complete__202_and_its_own_instance_action(client, store, active_server, running):
-    response = force(client, active_server.id, running.id)
-    assert (response.status_code, response.get_data()) == (202, b"")
-    request_id = response.headers["x-openstack-request-id"]
-    action = store.get_action(request_id)
-    assert action.action == "live_migration_force_complete"
-    assert store.get_run(request_id).flow == "live_migration_force_complete"
-    assert store.get_instance(active_server.id).task_state == "migrating"
-
-
-@pytest.mark.parametrize(("body", "message"), [
-    ({"force_complete": {}}, "Invalid input for field/attribute force_complete. Value: {}. {} is not of type 'null'"),
-    ({"force_complete": None, "x": 1}, "Malformed request body"),
-    ({"finish": None}, "There is no such action: finish"),
-    ([], "Malformed request body"),
-])
-def test_force_complete__body(client, active_server, running, body, message):
-    response = force(client, active_server.id, running.id, body)
-    assert (response.status_code, fault(response)[2]) == (400, message)
-
-
-def test_force_complete__below_2_22_does_not_exist(client, active_server, running):
-    assert force(client, active_server.id, running.id, version="2.21").status_code == 404
-
-
-def test_force_complete__400_when_not_running_unknown_or_cold(client, store, active_server, running):
-    sid = active_server.id
-    set_status(store, running, "preparing")
-    response = force(client, sid, running.id)
-    assert (response.status_code, fault(response)[2]) == (
-        400, f"Migration {running.id} state of instance {sid} is preparing. "
-             "Cannot force complete while the migration is in this state.")
-    response = force(client, sid, 424242)
-    assert (response.status_code, fault(response)[2]) == (400, f"Migration 424242 not found for instance {sid}")
-    cold = cold_record(store, sid)
-    response = force(client, sid, cold.id)
-    assert (response.status_code, fault(response)[2]) == (
-        400, f"Migration {cold.id} state of instance {sid} is finished. "
-             "Cannot force complete while the migration is in this state.")
-    assert [a.action for a in store.list_actions(sid)] == ["live-migration", "create"]
-
-
-def test_force_complete__409_unless_active_and_migrating(client, store, active_server):
-    response = force(client, active_server.id, 1)
-    assert (response.status_code, fault(response)[2]) == (
-        409, f"Cannot 'force_complete' instance {active_server.id} while it is in task_state None")
-
-
-def test_force_complete__policy(client, active_server, running):
-    response = force(client, active_server.id, running.id, headers=OWNER)
-    assert (response.status_code, fault(response)[2]) == (
-        403, "Policy doesn't allow os_compute_api:servers:migrations:force_complete to be performed.")
-
-
-# ---- DELETE /servers/{id}/migrations/{id} -----------------------------------------------------------------
-def abort(client: Any, server_id: str, migration_id: Any, version: str = "2.24",
-          headers: dict[str, str] = ADMIN) -> Any:
-    return client.delete(f"/v2.1/servers/{server_id}/migrations/{migration_id}", headers={**headers, **mv(version)})
-
-
-def test_abort__202_and_its_own_instance_action(client, store, active_server, running):
-    response = abort(client, active_server.id, running.id)
-    assert (response.status_code, response.get_data()) == (202, b"")
-    request_id = response.headers["x-openstack-request-id"]
-    assert store.get_action(request_id).action == "live_migration_cancel"
-    assert store.get_run(request_id).params == {"migration_id": str(running.id), "abortable": ["running"]}
-
-
-def test_abort__queued_and_preparing_only_from_2_65(client, store, active_server, running):
-    for status in ("queued", "preparing"):
-        set_status(store, running, status)
-        response = abort(client, active_server.id, running.id, "2.64")
-        assert (response.status_code, fault(response)[2]) == (
-            400, f"Migration {running.id} state of instance {active_server.id} is {status}. "
-                 "Cannot abort live migration while the migration is in this state.")
-    response = abort(client, active_server.id, running.id, "2.65")
-    assert response.status_code == 202
-    params = store.get_run(response.headers["x-openstack-request-id"]).params
-    assert params["abortable"] == ["queued", "preparing", "running"]
-
-
-def test_abort__404_unknown_409_not_migrating(client, store, active_server, running):
-    sid = active_server.id
-    response = abort(client, sid, 424242)
-    assert (response.status_code, fault(response)[2]) == (404, f"Migration 424242 not found for instance {sid}")
-    store.update_instance(sid, lambda i: setattr(i, "task_state", None))
-    response = abort(client, sid, running.id)
-    assert (response.status_code, fault(response)[2]) == (
-        409, f"Cannot 'abort live migration' instance {sid} while it is in task_state None")
-
-
-def test_abort__below_2_24_does_not_exist_and_is_admin_only(client, active_server, running):
-    assert abort(client, active_server.id, running.id, "2.23").status_code == 404
-    response = abort(client, active_server.id, running.id, headers=OWNER)
-    assert (response.status_code, fault(response)[2]) == (
-        403, "Policy doesn't allow os_compute_api:servers:migrations:delete to be performed.")
 
 
 # ---- GET /os-migrations ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ ADMIN_API_RULES = {
     "os_compute_api:os-instance-actions:events:details", "os_compute_api:servers:migrations:index",
     "os_compute_api:servers:migrations:show", "os_compute_api:servers:migrations:force_complete",
     "os_compute_api:servers:migrations:delete", "os_compute_api:os-migrations:index",
-    "os_compute_api:os-hypervisors:list", "os_compute_api:os-hypervisors:detail",
+    "os_compute_api:os-hypervisors:list", "os_compute_api:os-hypervisors:list-detail",
     "os_compute_api:os-hypervisors:show", "os_compute_api:os-services:list",
     "os_compute_api:os-extended-server-attributes", "os_compute_api:servers:create:forced_host",
     "os_compute_api:servers:index:get_all_tenants", "os_compute_api:servers:detail:get_all_tenants",

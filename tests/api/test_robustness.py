@@ -5,8 +5,12 @@ import itertools
 import json
 
 import pytest
+from flask.testing import FlaskClient
 
-from tests.api.conftest import ADMIN, OWNER, mv
+from compute.models import Instance
+from tests.api.conftest import ADMIN, DEST, OWNER, UNKNOWN_ID, mv, post_action
+
+LATEST = "2.104"
 
 ODD_IDS = ["x", "1", "-1", "²", "1²", "00000000-0000-4000-8000-000000000000", "%00", "a:b", "instances", "..",
            "req-x", "é", "9" * 400, "{id}", "%2F"]
@@ -112,3 +116,18 @@ def test_bodies__a_lone_surrogate_is_400_and_changes_nothing(client, store, acti
                            headers={**ADMIN, "Content-Type": "application/json"})
     assert response.status_code == 400
     assert store.get_instance(active_server.id).task_state is None
+
+
+# ---- migrate, confirmResize and revertResize -------------------------------------------------------
+ODD_VALUES = [None, 0, -1, 1.5, True, "", "x", [], [None], {}, {"host": None}, {"host": 0}, {"host": []},
+              {"host": {"a": 1}}, {"host": "\u0000"}, {"host": "é"}, {"host": "x" * 10000}, {"": None},
+              {"host": DEST, "x": 1}]
+
+
+@pytest.mark.parametrize("key", ["migrate", "confirmResize", "revertResize"])
+def test_odd_bodies_never_500(client: FlaskClient, active_server: Instance, resized_server: Instance,
+                              key: str) -> None:
+    for value, version, caller in itertools.product(ODD_VALUES, ("2.1", "2.56", LATEST), (ADMIN, OWNER)):
+        for server_id in (active_server.id, UNKNOWN_ID, "x"):
+            response = post_action(client, server_id, {key: value}, {**caller, **mv(version)})
+            assert response.status_code < 500, (key, value, version, response.get_data(as_text=True))

@@ -11,8 +11,8 @@ def test_root__lists_v20_and_v21_without_a_token(client):
     assert [v["id"] for v in versions] == ["v2.0", "v2.1"]
     v20, v21 = versions
     assert v20 == {
-        "id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "",
-        "updated": "2011-01-21T11:33:21Z", "links": [{"rel": "self", "href": "http://localhost/v2/"}],
+        "id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+        "updated": "2025-07-04T12:00:00Z", "links": [{"rel": "self", "href": "http://localhost/v2/"}],
     }
     assert v21["status"] == "CURRENT"
     assert v21["version"] == "2.104"

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,9 @@ import pytest
 import requests
 import yaml
 
+from tests.support.wait import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE_ID = "70a599e0-31e7-49b7-b260-868f441e862b"
 
 
 @dataclass
@@ -40,16 +40,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, message: str, interval: float = 0.2):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s: {message}")
 
 
 @contextlib.contextmanager

@@ -5,8 +5,10 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import IMAGE_ID, DevServer, wait_for
+from tests.e2e.conftest import DevServer
 from tests.e2e.test_real_clients import nova, sdk
+from tests.support.contexts import IMAGE_ID
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
 

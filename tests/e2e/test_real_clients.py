@@ -9,7 +9,9 @@ from keystoneauth1 import session, token_endpoint
 from novaclient import api_versions
 from novaclient import client as nova_client
 
-from tests.e2e.conftest import IMAGE_ID, DevServer, wait_for
+from tests.e2e.conftest import DevServer
+from tests.support.contexts import IMAGE_ID
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -18,31 +18,27 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import redis
 
-from compute.context import RequestContext
 from compute.models import Instance
 from compute.settings import CONFIG_DIR, REPO_ROOT, Settings
 from compute.states import PowerState, VmState
 from compute.store import Store
 from tests.conftest import REAL_REDIS_URL, real_redis_or_fail
+from tests.support.contexts import IMAGE_ID
+from tests.support.wait import wait_for
 from workers.runtime import Runtime, build_runtime
 
-T = TypeVar("T")
-
-IMAGE_ID = "70a599e0-31e7-49b7-b260-868f441e862b"
 STORE_DB = 1
 BROKER_DB = 0
 # Generous: two noisy cores, and a celery worker takes seconds to boot on them.
-WAIT_TIMEOUT = 90.0
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 15.0
 
@@ -56,33 +52,7 @@ DEFAULT_ENGINE = {
 DURATION_SCALE = 0.1  # spawn: 2.0 s of simulated time -> 0.2 s
 
 
-# ---- waiting ---------------------------------------------------------------------------------
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float = WAIT_TIMEOUT,
-    interval: float = 0.1,
-    message: str | Callable[[], str] = "condition",
-) -> T:
-    """Poll ``predicate`` until it returns something truthy, and return that; fail after ``timeout``.
-
-    ``message`` may be a callable, evaluated only on timeout, that describes the state seen.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            text = message() if callable(message) else message
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {text}")
-        time.sleep(interval)
-
-
-# ---- contexts and helpers the tests share -------------------------------------------------------
-def demo_ctx() -> RequestContext:
-    return RequestContext("demo", "demo", ["member", "reader"])
-
-
+# ---- helpers the tests share (waiting and contexts are in tests.support) ------------------------
 def put_active_instance(store: Store, flavor_id: str = "1", host: str = "compute-kvm-1") -> Instance:
     """An ACTIVE server written straight into the store (no claim): a target for actions."""
     flavor = store.get_flavor(flavor_id)
@@ -90,8 +60,7 @@ def put_active_instance(store: Store, flavor_id: str = "1", host: str = "compute
     inst = Instance(name="seeded", project_id="demo", user_id="demo", flavor=flavor, image_id=IMAGE_ID,
                     host=host, node=host, vm_state=VmState.ACTIVE, task_state=None,
                     power_state=PowerState.RUNNING)
-    store.r.set(store.k("instance", inst.id), inst.model_dump_json())
-    store.r.zadd(store.k("instances"), {inst.id: store.next_seq()})
+    store.put_instance(inst)
     return inst
 
 
@@ -206,7 +175,7 @@ def runtime(namespace: Namespace) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.celery.close()
-        rt.store.r.close()
+        rt.store.close()
 
 
 # ---- worker processes ------------------------------------------------------------------------------

@@ -5,18 +5,17 @@ import os
 import signal
 from pathlib import Path
 
-from compute import live_migration as lm
-from compute.context import RequestContext
+from compute.actions import live_migrate as live_migrate_action
+from compute.actions.create_server import create_server
 from compute.models import Instance, Migration
+from compute.states import LIVE_ENDED_IN_FAILURE
 from compute.store import Store
-from tests.integration.conftest import IMAGE_ID, WorkerProcess, wait_for
+from tests.integration.conftest import WorkerProcess
+from tests.support.contexts import IMAGE_ID, admin_ctx
+from tests.support.wait import wait_for
 from workers.runtime import Runtime
 
 SOURCE = "compute-kvm-1"
-
-
-def admin_ctx() -> RequestContext:
-    return RequestContext("admin", "admin", ["admin", "member", "reader"])
 
 
 def describe(store: Store, request_id: str) -> str:
@@ -29,7 +28,7 @@ def describe(store: Store, request_id: str) -> str:
 def boot_on(runtime: Runtime, host: str = SOURCE, flavor_id: str = "2", name: str = "vm") -> Instance:
     """A server built by the create flow (a worker must be running), placed on ``host``."""
     ctx = admin_ctx()
-    inst = runtime.service.create_server(ctx, name=name, flavor_id=flavor_id, image_id=IMAGE_ID,
+    inst = create_server(runtime.service, ctx, name=name, flavor_id=flavor_id, image_id=IMAGE_ID,
                                          availability_zone=f"nova:{host}")
     return wait_for(lambda: (i := runtime.store.get_instance(inst.id)) is not None and i.vm_state == "active" and i,
                     message=lambda: f"{inst.id} to build\n{describe(runtime.store, ctx.request_id)}")
@@ -37,34 +36,20 @@ def boot_on(runtime: Runtime, host: str = SOURCE, flavor_id: str = "2", name: st
 
 def live_migrate(runtime: Runtime, inst: Instance, host: str | None = None) -> tuple[str, Migration]:
     ctx = admin_ctx()
-    request = lm.LiveMigrationRequest(host=host, block_migration=None)
+    request = live_migrate_action.LiveMigrationRequest(host=host, block_migration=None)
     current = runtime.store.get_instance(inst.id)
     assert current is not None
-    return ctx.request_id, lm.live_migrate(runtime.service, ctx, current, request)
+    return ctx.request_id, live_migrate_action.live_migrate(runtime.service, ctx, current, request)
 
 
 def wait_migration_ended(store: Store, migration: Migration, request_id: str) -> Migration:
     """Until the record is final and the flow that drives it has finished."""
     def ended() -> Migration | None:
         record, run = store.get_migration(migration.id), store.get_run(request_id)
-        final = record is not None and record.status in ("completed", *lm.ENDED_IN_FAILURE)
+        final = record is not None and record.status in ("completed", *LIVE_ENDED_IN_FAILURE)
         return record if final and run is not None and run.finished else None
 
     return wait_for(ended, message=lambda: f"migration {migration.id} to end\n{describe(store, request_id)}")
-
-
-def assert_claims_follow_servers(store: Store) -> None:
-    """Every host's claimed capacity is exactly what the servers on it use, and nothing else is claimed."""
-    servers = [i for i in store.list_instances() if not i.deleted]
-    for host in store.list_hosts():
-        mine = [i for i in servers if i.host == host.name]
-        usage = store.get_usage(host.name)
-        assert store.claims_on_host(host.name) == {i.id for i in mine}, host.name
-        assert (usage.vcpus_used, usage.memory_mb_used, usage.local_gb_used, usage.running_vms) == (
-            sum(i.flavor.vcpus for i in mine), sum(i.flavor.ram for i in mine),
-            sum(i.flavor.total_disk_gb for i in mine), len(mine)), host.name
-    for inst in servers:
-        assert store.hosts_claimed_by(inst.id) == {inst.host}, inst.id
 
 
 def pool_processes(worker: WorkerProcess) -> list[int]:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from compute.actions.create_backup import create_backup
 from compute.models import Instance
 from compute.store import Store
-from tests.integration.conftest import Namespace, demo_ctx, wait_for
+from tests.integration.conftest import Namespace
 from tests.integration.test_crash_recovery import (
     STALL_SECONDS,
     StartWorker,
@@ -14,6 +15,8 @@ from tests.integration.test_crash_recovery import (
     describe,
     wait_finished,
 )
+from tests.support.contexts import demo_ctx
+from tests.support.wait import wait_for
 from workers.runtime import Runtime
 
 pytestmark = [pytest.mark.redis, pytest.mark.integration]
@@ -27,7 +30,7 @@ def backup(runtime: Runtime, inst: Instance, name: str, rotation: int) -> str:
     ctx = demo_ctx()
     current = runtime.store.get_instance(inst.id)
     assert current is not None
-    runtime.service.create_backup(ctx, current, name=name, backup_type="daily", rotation=rotation)
+    create_backup(runtime.service, ctx, current, name=name, backup_type="daily", rotation=rotation)
     return ctx.request_id
 
 
@@ -44,7 +47,7 @@ def wait_stalled_in(runtime: Runtime, request_id: str, cursor: int, rule_id: str
         event = store.get_event(request_id, f"001:{BACKUP_EVENT}")
         return (run is not None and run.status == "running" and run.cursor == cursor
                 and event is not None and event.finish_time is None
-                and store.r.hget(store.k("fleet", "fault_budget"), rule_id) == "0")
+                and runtime.fleet.fault_budget(rule_id) == 0)
 
     wait_for(inside, message=lambda: f"{request_id} inside step {cursor}\n{describe(store, request_id)}")
 

@@ -15,16 +15,25 @@ from typing import Any
 
 import pytest
 
-from compute import cold_migration
-from compute.cold_migration import MigrationStatus
+from compute.actions import cold_migration_cancel, confirm_resize, revert_resize
+from compute.actions.migrate import migrate as cold_migrate
 from compute.models import Instance, Migration
-from compute.states import VmState
+from compute.states import MigrationStatus, VmState
 from compute.store import Store
 from tasks.confirm_resize import ConfirmResizeFlow, DestroySourceCopy
-from tasks.flow import Flow, Step
-from tasks.migrate import ClaimDestination, CopyDiskAndPowerOff, FinishMigrationOnDestination, MigrateFlow
-from tasks.revert_resize import DestroyDestinationCopy, FinishRevertOnSource, RevertResizeFlow
-from tests.integration.conftest import Namespace, WorkerProcess, demo_ctx, wait_for
+from tasks.step import Flow, Step
+from tasks.migrate import (
+    ClaimDestination,
+    CopyDiskAndPowerOff,
+    FinishMigrationOnDestination,
+    MigrateFlow,
+)
+from tasks.revert_resize import (
+    DestroyDestinationCopy,
+    FinishRevertOnSource,
+    RevertResizeFlow,
+)
+from tests.integration.conftest import Namespace, WorkerProcess
 from tests.integration.test_crash_recovery import (
     STALL_SECONDS,
     assert_each_wake_driven_once,
@@ -36,6 +45,8 @@ from tests.integration.test_crash_recovery import (
     wait_finished,
     wait_inside_stalled_step,
 )
+from tests.support.contexts import demo_ctx
+from tests.support.wait import wait_for
 from workers.runtime import Runtime
 
 pytestmark = [pytest.mark.redis, pytest.mark.integration]
@@ -101,7 +112,7 @@ def migrated(runtime: Runtime) -> tuple[Instance, Migration]:
     inst = booted(runtime)
     ctx = demo_ctx()
     ctx.roles.append("admin")
-    m = cold_migration.migrate(runtime.service, ctx, inst)
+    m = cold_migrate(runtime.service, ctx, inst)
     assert wait_finished(runtime.store, ctx.request_id).status == "done"
     assert server(runtime.store, inst).vm_state == VmState.RESIZED
     return server(runtime.store, inst), migration(runtime.store, m)
@@ -140,7 +151,7 @@ def test_kill_inside_a_migrate_phase__another_worker_finishes_it_once(
     rule = runtime.fleet.add_fault(operation, mode="stall", times=1, seconds=STALL_SECONDS)
     ctx = demo_ctx()
     ctx.roles.append("admin")
-    m = cold_migration.migrate(runtime.service, ctx, inst)
+    m = cold_migrate(runtime.service, ctx, inst)
     killed_owner = kill_inside(runtime, first, ctx.request_id, MigrateFlow(), step, rule)
     at_kill = migration(runtime.store, m)
     assert at_kill.dest_compute or phase == "scheduling"
@@ -168,7 +179,7 @@ def test_kill_between_polls_of_the_copy__the_running_copy_is_resumed_not_restart
     inst = booted(runtime)
     ctx = demo_ctx()
     ctx.roles.append("admin")
-    m = cold_migration.migrate(runtime.service, ctx, inst)
+    m = cold_migrate(runtime.service, ctx, inst)
     copy_cursor, _ = where(MigrateFlow(), CopyDiskAndPowerOff)
 
     def waiting_on_the_copy() -> bool:
@@ -200,7 +211,7 @@ def test_kill_inside_confirm__the_source_is_cleaned_once_and_its_claim_released(
     inst, m = migrated(runtime)
     rule = runtime.fleet.add_fault("confirm_migration", mode="stall", times=1, seconds=STALL_SECONDS)
     ctx = demo_ctx()
-    cold_migration.confirm_resize(runtime.service, ctx, inst)
+    confirm_resize.confirm_resize(runtime.service, ctx, inst)
     killed_owner = kill_inside(runtime, first, ctx.request_id, ConfirmResizeFlow(), DestroySourceCopy, rule)
     assert migration(runtime.store, m).status == MigrationStatus.CONFIRMING
 
@@ -224,7 +235,7 @@ def test_kill_inside_revert__the_server_returns_once_with_only_its_source_claim(
     inst, m = migrated(runtime)
     rule = runtime.fleet.add_fault(operation, mode="stall", times=1, seconds=STALL_SECONDS)
     ctx = demo_ctx()
-    cold_migration.revert_resize(runtime.service, ctx, inst)
+    revert_resize.revert_resize(runtime.service, ctx, inst)
     killed_owner = kill_inside(runtime, first, ctx.request_id, RevertResizeFlow(), step, rule)
     assert server(runtime.store, inst).task_state == "resize_reverting"
 
@@ -250,14 +261,14 @@ def test_cancel_during_scheduling__rolled_back_by_the_worker_and_reported(
     rule = runtime.fleet.add_fault("prep_resize", mode="stall", times=1, seconds=1.5)
     migrate_ctx = demo_ctx()
     migrate_ctx.roles.append("admin")
-    m = cold_migration.migrate(runtime.service, migrate_ctx, inst)
+    m = cold_migrate(runtime.service, migrate_ctx, inst)
     cursor, event = where(MigrateFlow(), ClaimDestination)
     wait_inside_stalled_step(runtime, migrate_ctx.request_id, cursor=cursor, event=event, rule_id=rule)
     assert len(runtime.store.hosts_claimed_by(inst.id)) == 2
 
     cancel_ctx = demo_ctx()
     cancel_ctx.roles.append("admin")
-    cold_migration.cancel_migration(runtime.service, cancel_ctx, server(runtime.store, inst), m.id)
+    cold_migration_cancel.cancel_migration(runtime.service, cancel_ctx, server(runtime.store, inst), m.id)
     assert wait_finished(runtime.store, cancel_ctx.request_id).status == "done", describe(
         runtime.store, cancel_ctx.request_id)
 

@@ -7,9 +7,8 @@ What these prove, each against processes that really die:
 - only the pool child SIGKILLed (the OOM-killer pattern): the same worker recovers it;
 - a worker stuck in a step past its lease: another takes over, the stuck one writes nothing;
 - a message delivered twice, to two workers, runs the flow once;
-- a broker that refuses the publish makes the service raise QueueUnavailable quickly
-  and leaves the store as it was;
 - an accepted action whose message was lost is found by the reaper inside a worker.
+(A broker that refuses the publish: test_broker_down.py.)
 
 The killed worker's delivery stays parked in the broker's ``unacked`` hash (visibility
 timeout 3600 s, see ../shared/design/celery-redis-notes.md Part 2a, K2), so recovery
@@ -17,29 +16,20 @@ here comes from the engine's lease and reaper, not from Celery redelivering it.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
-import threading
-from typing import Any
 
 import pytest
 
-from compute import errors
+from compute.actions.change_password import change_password
+from compute.actions.create_server import create_server
 from compute.models import Flavor, FlowRun, Instance
 from compute.states import VmState
 from compute.store import Store
-from tests.integration.conftest import (
-    IMAGE_ID,
-    Namespace,
-    StartWorker,
-    WorkerProcess,
-    demo_ctx,
-    put_active_instance,
-    wait_for,
-)
-from workers.runtime import Runtime, build_runtime
+from tests.integration.conftest import Namespace, StartWorker, WorkerProcess
+from tests.support.contexts import IMAGE_ID, demo_ctx
+from tests.support.wait import wait_for
+from workers.runtime import Runtime
 
 pytestmark = [pytest.mark.redis, pytest.mark.integration]
 
@@ -75,14 +65,13 @@ def wait_inside_stalled_step(runtime: Runtime, request_id: str, cursor: int, eve
     so a budget of 0 means the pool child is asleep inside ``step.execute``.
     """
     store = runtime.store
-    budget_key = store.k("fleet", "fault_budget")
 
     def inside() -> bool:
         run = store.get_run(request_id)
         open_event = store.get_event(request_id, f"{cursor:03d}:{event}")
         return (run is not None and run.status == "running" and run.cursor == cursor
                 and open_event is not None and open_event.finish_time is None
-                and store.r.hget(budget_key, rule_id) == "0")
+                and runtime.fleet.fault_budget(rule_id) == 0)
 
     wait_for(inside, message=lambda: f"{request_id} inside step {cursor}\n{describe(store, request_id)}")
 
@@ -148,7 +137,7 @@ def assert_no_wake_driven_twice(workers: list[WorkerProcess], request_id: str) -
 
 def boot(runtime: Runtime, flavor_id: str = "2") -> tuple[Instance, str]:
     ctx = demo_ctx()
-    inst = runtime.service.create_server(ctx, name="vm", flavor_id=flavor_id, image_id=IMAGE_ID)
+    inst = create_server(runtime.service, ctx, name="vm", flavor_id=flavor_id, image_id=IMAGE_ID)
     return inst, ctx.request_id
 
 
@@ -187,7 +176,7 @@ def test_kill_inside_change_password__another_worker_finishes_it_once(
     rule = runtime.fleet.add_fault("set_admin_password", mode="stall", times=1, seconds=STALL_SECONDS)
 
     ctx = demo_ctx()
-    runtime.service.change_password(ctx, runtime.store.get_instance(inst.id), "s3cret")  # type: ignore[arg-type]
+    change_password(runtime.service, ctx, runtime.store.get_instance(inst.id), "s3cret")  # type: ignore[arg-type]
     rid = ctx.request_id
     wait_inside_stalled_step(runtime, rid, cursor=1, event="compute_set_admin_password", rule_id=rule)
     first.kill()
@@ -223,14 +212,14 @@ def test_kill_between_polls__the_running_spawn_is_resumed_not_restarted(
 
     wait_for(waiting_on_spawn, message=lambda: f"{rid} waiting on its spawn\n{describe(runtime.store, rid)}")
     first.kill()  # its next poll, a countdown message it had reserved, dies with it
-    op_key = runtime.store.k("fleet", "op", f"{rid}:spawn")
-    started = json.loads(runtime.store.r.get(op_key))["started_at"]
+    op_id = f"{rid}:spawn"
+    started = runtime.fleet.operation(op_id)["started_at"]
 
     second = start_worker("second")
     run = wait_finished(runtime.store, rid)
 
     assert_created_once(runtime, inst.id, rid)
-    assert json.loads(runtime.store.r.get(op_key))["started_at"] == started  # the same operation
+    assert runtime.fleet.operation(op_id)["started_at"] == started  # the same operation
     assert run.reaps >= 1
     # Usually the kill finds the run waiting; rarely it lands inside a poll's delivery.
     assert_each_wake_driven_once(run, interrupted={0, 1})
@@ -327,77 +316,6 @@ def test_worker_stuck_past_its_lease__another_takes_over_and_the_stuck_one_write
     assert run.reaps >= 1
     assert_each_wake_driven_once(run, interrupted=1)
     assert_no_wake_driven_twice([stuck, other], rid)
-
-
-# ---- the broker refuses the message -----------------------------------------------------------------
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound and released, so nobody holds it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call_within(seconds: float, fn: Any, *args: Any, **kwargs: Any) -> BaseException | None:
-    """Run ``fn`` in a thread; fail if it has not returned or raised after ``seconds``."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{fn.__name__} still blocked after {seconds} s with the broker down"
-    return outcome.get("error")
-
-
-@pytest.fixture
-def broker_down_runtime(namespace: Namespace, runtime: Runtime) -> Any:
-    """The API side with the real store but a broker URL on which nothing listens."""
-    rt = build_runtime(namespace.settings, broker_url=f"redis://127.0.0.1:{closed_port()}/0")
-    yield rt
-    rt.celery.close()
-    rt.store.r.close()
-
-
-def assert_no_trace_of(store: Store, request_id: str) -> None:
-    assert store.get_action(request_id) is None
-    assert store.get_run(request_id) is None
-    assert store.list_events(request_id) == []
-    assert store.lease_holder(request_id) is None
-    assert store.active_run_count() == 0
-
-
-def test_broker_down__change_password_raises_and_changes_nothing(
-        namespace: Namespace, runtime: Runtime, broker_down_runtime: Runtime) -> None:
-    inst = put_active_instance(runtime.store)
-    ctx = demo_ctx()
-    error = call_within(30, broker_down_runtime.service.change_password, ctx, inst, "s3cret")
-    assert isinstance(error, errors.QueueUnavailable), repr(error)
-
-    after = runtime.store.get_instance(inst.id)
-    assert after is not None
-    assert (after.vm_state, after.task_state, after.password_set_at) == (VmState.ACTIVE, None, None)
-    assert runtime.store.list_actions(inst.id) == []
-    assert_no_trace_of(runtime.store, ctx.request_id)
-    assert namespace.queue_length() == 0
-
-
-def test_broker_down__create_raises_and_leaves_no_server(
-        namespace: Namespace, runtime: Runtime, broker_down_runtime: Runtime) -> None:
-    ctx = demo_ctx()
-    error = call_within(30, broker_down_runtime.service.create_server, ctx, name="vm", flavor_id="2",
-                        image_id=IMAGE_ID)
-    assert isinstance(error, errors.QueueUnavailable), repr(error)
-
-    assert runtime.store.list_instances() == []
-    assert list(runtime.store.r.scan_iter(match=runtime.store.k("instance", "*"))) == []
-    assert_no_trace_of(runtime.store, ctx.request_id)
-    assert set(usage_by_host(runtime.store).values()) == {(0, 0, 0, 0)}
-    assert namespace.queue_length() == 0
 
 
 # ---- a lost message, found by the reaper ----------------------------------------------------------

@@ -19,16 +19,17 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Namespace, wait_for
+from tests.integration.conftest import Namespace
 from tests.integration.live_migration_fixtures import (
     SOURCE,
-    assert_claims_follow_servers,
     boot_on,
     describe,
     freeze_pool,
     live_migrate,
     wait_migration_ended,
 )
+from tests.support.claims import assert_claims_follow_servers
+from tests.support.wait import wait_for
 from workers.runtime import Runtime
 
 pytestmark = [pytest.mark.redis, pytest.mark.integration]
@@ -78,11 +79,10 @@ def test_kill_after_the_claim__inside_the_destination_check_resumes_with_that_cl
                                    seconds=STALL_SECONDS)
     rid, migration = live_migrate(runtime, inst)
     store = runtime.store
-    budget_key = store.k("fleet", "fault_budget")
 
     def inside_the_check() -> str | None:
         [*_, last] = store.list_events(rid) or [None]
-        stalled = store.r.hget(budget_key, rule) == "0"
+        stalled = runtime.fleet.fault_budget(rule) == 0
         if last is not None and last.event == DEST_CHECK and last.finish_time is None and stalled:
             return last.host
         return None
@@ -120,14 +120,14 @@ def test_kill_mid_migration__the_running_copy_is_resumed_not_restarted(
 
     wait_for(copying, message=lambda: f"{rid} copying\n{describe(store, rid)}")
     dest = store.get_migration(migration.id).dest_compute
-    op_key = store.k("fleet", "op", f"{rid}:live_migration")
-    started = json.loads(store.r.get(op_key))["started_at"]
+    op_id = f"{rid}:live_migration"
+    started = runtime.fleet.operation(op_id)["started_at"]
     first.kill()
 
     second = start_worker("second")
     record = wait_migration_ended(store, migration, rid)
 
-    assert json.loads(store.r.get(op_key))["started_at"] == started  # the same copy job, polled on
+    assert runtime.fleet.operation(op_id)["started_at"] == started  # the same copy job, polled on
     if copy_outcome == "completes":
         assert record.status == "completed"
         assert_completed_once(runtime, inst.id, rid, dest=dest)
@@ -146,6 +146,8 @@ def test_migrations_in_progress_hold_no_worker_slot(namespace: Namespace, runtim
                                                     start_worker: Any) -> None:
     """Two workers with one slot each; 24 migrations copy at once, and all of them complete."""
     workers = [start_worker("a"), start_worker("b")]
+    # 24 servers: more than the default quota of 10 instances (and 20 cores) of the admin project.
+    runtime.store.update_quotas("admin", None, {"instances": -1, "cores": -1, "ram": -1}, lambda snap: None)
     servers = [boot_on(runtime, host, flavor_id="1", name=f"vm{i}")
                for i, host in enumerate([SOURCE, "compute-kvm-2"] * 12)]
     runtime.fleet.set_durations({"live_migration_per_gb": 30.0})  # ~6 s of copy each at duration_scale 0.1

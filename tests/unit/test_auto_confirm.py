@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
-from compute import cold_migration
-from compute.cold_migration import MigrationStatus
+from compute import migrations
+from compute.actions import confirm_resize
+from compute.actions.migrate import migrate as cold_migrate
 from compute.models import Instance, Migration
-from compute.states import TaskState, VmState
+from compute.states import MigrationStatus, TaskState, VmState
 from compute.store import iso_to_epoch
-from tests.unit.conftest import Engine, admin_ctx, demo_ctx
+from tests.support.contexts import admin_ctx, demo_ctx
+from tests.support.engine import Engine
 from workers.auto_confirm import AutoConfirmer, AutoConfirmThread
 
 WINDOW = 60
@@ -26,7 +28,7 @@ def confirmer(engine: Engine) -> AutoConfirmer:
 
 def resized(engine: Engine, name: str = "vm") -> tuple[Instance, Migration]:
     inst = engine.boot(name=name)
-    migration = cold_migration.migrate(engine.service, admin_ctx(), inst)
+    migration = cold_migrate(engine.service, admin_ctx(), inst)
     engine.drain()
     found = engine.store.get_migration(migration.id)
     assert found is not None and found.status == MigrationStatus.FINISHED
@@ -104,7 +106,7 @@ def test_source_down__skipped_and_confirmed_on_a_later_sweep(engine: Engine, con
 
 def test_a_confirm_already_asked_for_is_not_repeated(engine: Engine, confirmer: AutoConfirmer) -> None:
     inst, migration = resized(engine)
-    cold_migration.confirm_resize(engine.service, demo_ctx(), inst)
+    confirm_resize.confirm_resize(engine.service, demo_ctx(), inst)
     assert confirmer.sweep(now=after_window(migration)) == []
     engine.drain()
     assert len(confirms(engine, inst)) == 1
@@ -167,15 +169,15 @@ def test_a_sweeper_overtaken_between_its_read_and_its_write_records_nothing(
     compare-and-set re-reads the migration, so this one loses and records no action."""
     inst, migration = resized(engine)
     other = AutoConfirmer(engine.service)
-    original = cold_migration.finished_migration
+    original = migrations.finished_migration
 
     def overtaken(store: Any, instance_id: str) -> Migration | None:
         found = original(store, instance_id)
-        monkeypatch.setattr(cold_migration, "finished_migration", original)
+        monkeypatch.setattr(migrations, "finished_migration", original)
         assert len(other.sweep(now=after_window(migration))) == 1
         return found
 
-    monkeypatch.setattr(cold_migration, "finished_migration", overtaken)
+    monkeypatch.setattr(migrations, "finished_migration", overtaken)
     assert confirmer.sweep(now=after_window(migration)) == []
     engine.drain()
     assert len(confirms(engine, inst)) == 1

@@ -5,14 +5,17 @@ import time
 import pytest
 
 from compute import errors
+from compute.actions.create_backup import create_backup
 from compute.states import TaskState, VmState
 from tasks.create_backup import RotateBackups
-from tests.unit.conftest import Engine, SimulatedCrash, admin_ctx, demo_ctx
+from tests.support.contexts import admin_ctx, demo_ctx
+from tests.support.crash import SimulatedCrash, crash_every_time, crash_once_before
+from tests.support.engine import Engine
 
 
 def backup(engine: Engine, inst, rotation: int, name: str = "b", backup_type: str = "daily", **kw):  # noqa: ANN001, ANN201
     ctx = kw.pop("ctx", None) or demo_ctx()
-    image = engine.service.create_backup(ctx, inst, name=name, backup_type=backup_type, rotation=rotation, **kw)
+    image = create_backup(engine.service, ctx, inst, name=name, backup_type=backup_type, rotation=rotation, **kw)
     return ctx, image
 
 
@@ -80,13 +83,7 @@ def test_backup__rotations_interleaved_by_a_crash_keep_only_the_newest(
     inst = engine.boot()
     backup(engine, inst, rotation=1, name="a")
     engine.drain()
-    original = RotateBackups.execute
-
-    def die_once(self, fc):  # noqa: ANN001, ANN202
-        monkeypatch.setattr(RotateBackups, "execute", original)
-        raise SimulatedCrash("killed before rotation")
-
-    monkeypatch.setattr(RotateBackups, "execute", die_once)
+    crash_once_before(monkeypatch, RotateBackups, "execute")
     b_ctx, _ = backup(engine, inst, rotation=1, name="b")
     with pytest.raises(SimulatedCrash):
         engine.drain()
@@ -125,14 +122,13 @@ def test_backup__rotation_waits_for_the_lock_of_another_rotation(engine: Engine)
     inst = engine.boot()
     backup(engine, inst, rotation=1, name="a")
     engine.drain()
-    lock = f"rotation:{inst.id}:daily"
-    assert engine.store.acquire_lease(lock, "req-someone-else", 30)
+    assert engine.store.acquire_rotation_lock(inst.id, "daily", "req-someone-else", 30)
     ctx, _ = backup(engine, inst, rotation=1, name="b")
     for _ in range(20):
         engine.runner.run(*engine.queue.pop())
     assert engine.store.get_run(ctx.request_id).status == "waiting"
     assert sorted(backups_of(engine, inst)) == ["a", "b"]
-    engine.store.release_lease(lock, "req-someone-else")
+    engine.store.release_rotation_lock(inst.id, "daily", "req-someone-else")
     engine.drain()
     assert backups_of(engine, inst) == ["b"]
 
@@ -152,11 +148,7 @@ def test_backup__a_backend_delete_failure_keeps_that_image(engine: Engine) -> No
 def test_backup__abandoned_by_the_reaper_leaves_no_saving_image(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     inst = engine.boot()
-
-    def always_dies(self, *args):  # noqa: ANN001, ANN002, ANN202
-        raise SimulatedCrash("snapshot kills the worker")
-
-    monkeypatch.setattr(type(engine.fleet), "snapshot", always_dies)
+    crash_every_time(monkeypatch, type(engine.fleet), "snapshot")
     ctx, image = backup(engine, inst, rotation=1)
     engine.crash_until_abandoned(ctx.request_id)
     assert engine.store.get_image(image.id) is None

@@ -6,27 +6,17 @@ import time
 import pytest
 
 from compute import errors
+from compute.actions.change_password import change_password
+from compute.actions.create_server import create_server
 from compute.states import VmState
-from tests.unit.conftest import Engine, SimulatedCrash, demo_ctx
-
-
-def crash_once_after(engine: Engine, method: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = getattr(type(engine.store), method)
-    fired = []
-
-    def crashing(self, *args, **kwargs):
-        result = original(self, *args, **kwargs)
-        if not fired:
-            fired.append(True)
-            raise SimulatedCrash(method)
-        return result
-
-    monkeypatch.setattr(type(engine.store), method, crashing)
+from tests.support.contexts import demo_ctx
+from tests.support.crash import SimulatedCrash, crash_every_time, crash_once_after
+from tests.support.engine import Engine
 
 
 def test_duplicate_message__runs_the_flow_once(engine: Engine) -> None:
     ctx = demo_ctx()
-    inst = engine.service.create_server(ctx, name="vm", flavor_id="1", image_id=None)
+    inst = create_server(engine.service, ctx, name="vm", flavor_id="1", image_id=None)
     engine.queue.enqueue(ctx.request_id, 0)
     outcomes = engine.drain()
     assert outcomes.count("done") == 1
@@ -37,7 +27,7 @@ def test_duplicate_message__runs_the_flow_once(engine: Engine) -> None:
 
 def test_stale_wake__is_dropped(engine: Engine) -> None:
     ctx = demo_ctx()
-    engine.service.create_server(ctx, name="vm", flavor_id="1", image_id=None)
+    create_server(engine.service, ctx, name="vm", flavor_id="1", image_id=None)
     engine.runner.run(*engine.queue.pop())
     assert engine.store.get_run(ctx.request_id).status == "waiting"
     assert engine.runner.run(ctx.request_id, 0) == "stale"
@@ -45,7 +35,7 @@ def test_stale_wake__is_dropped(engine: Engine) -> None:
 
 def test_leased_action__is_left_to_its_owner(engine: Engine) -> None:
     ctx = demo_ctx()
-    engine.service.create_server(ctx, name="vm", flavor_id="1", image_id=None)
+    create_server(engine.service, ctx, name="vm", flavor_id="1", image_id=None)
     assert engine.store.acquire_lease(ctx.request_id, "someone-else", 30)
     assert engine.runner.run(ctx.request_id, 0) == "leased"
     assert engine.store.get_run(ctx.request_id).deliveries == 0
@@ -53,8 +43,8 @@ def test_leased_action__is_left_to_its_owner(engine: Engine) -> None:
 
 def test_crash_after_claim__resumes_with_one_claim(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = demo_ctx()
-    inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
-    crash_once_after(engine, "claim_resources", monkeypatch)
+    inst = create_server(engine.service, ctx, name="vm", flavor_id="2", image_id=None)
+    crash_once_after(monkeypatch, type(engine.store), "claim_resources")
     with pytest.raises(SimulatedCrash):
         engine.drain()
     assert engine.reaper.sweep(now=time.time() + 3600) == [ctx.request_id]
@@ -71,15 +61,8 @@ def test_crash_after_claim__resumes_with_one_claim(engine: Engine, monkeypatch: 
 def test_crash_after_driver_start__does_not_start_twice(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     inst = engine.boot()
     ctx = demo_ctx()
-    engine.service.change_password(ctx, inst, "pw")
-    original = type(engine.fleet).set_admin_password
-
-    def start_then_die(self, *args):
-        original(self, *args)
-        monkeypatch.setattr(type(engine.fleet), "set_admin_password", original)
-        raise SimulatedCrash("after start")
-
-    monkeypatch.setattr(type(engine.fleet), "set_admin_password", start_then_die)
+    change_password(engine.service, ctx, inst, "pw")
+    crash_once_after(monkeypatch, type(engine.fleet), "set_admin_password")
     with pytest.raises(SimulatedCrash):
         engine.drain()
     engine.reaper.sweep(now=time.time() + 3600)
@@ -92,12 +75,9 @@ def test_crash_after_driver_start__does_not_start_twice(engine: Engine, monkeypa
 def test_reaper__gives_up_after_max_reaps_and_rolls_back(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """A step that takes its worker down every time (think OOM) is abandoned, not retried for ever."""
-    def always_dies(self, *args):  # noqa: ANN001, ANN002, ANN202
-        raise SimulatedCrash("spawn kills the worker")
-
-    monkeypatch.setattr(type(engine.fleet), "spawn", always_dies)
+    crash_every_time(monkeypatch, type(engine.fleet), "spawn")
     ctx = demo_ctx()
-    inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
+    inst = create_server(engine.service, ctx, name="vm", flavor_id="2", image_id=None)
     engine.crash_until_abandoned(ctx.request_id)
     run = engine.store.get_run(ctx.request_id)
     assert run.status == "error" and "stopped responding 4 times" in run.error
@@ -111,7 +91,7 @@ def test_reaper__gives_up_after_max_reaps_and_rolls_back(
 def test_reaper__resumes_a_late_waiting_action_without_counting_it(engine: Engine) -> None:
     """A wake-up message stuck in a backlog is not a crash: the action is resumed, never abandoned."""
     ctx = demo_ctx()
-    inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
+    inst = create_server(engine.service, ctx, name="vm", flavor_id="2", image_id=None)
     engine.runner.run(*engine.queue.pop())
     later = time.time()
     for _ in range(engine.settings.engine.max_reaps + 2):
@@ -126,7 +106,7 @@ def test_reaper__resumes_a_late_waiting_action_without_counting_it(engine: Engin
 
 def test_reaper__requeues_an_accepted_action_that_never_started(engine: Engine) -> None:
     ctx = demo_ctx()
-    engine.service.create_server(ctx, name="vm", flavor_id="1", image_id=None)
+    create_server(engine.service, ctx, name="vm", flavor_id="1", image_id=None)
     engine.queue.pending.clear()  # the message was lost
     assert engine.reaper.sweep(now=time.time() + 1) == []  # within the start grace
     assert engine.reaper.sweep(now=time.time() + 3600) == [ctx.request_id]
@@ -136,7 +116,7 @@ def test_reaper__requeues_an_accepted_action_that_never_started(engine: Engine) 
 
 def test_reaper__two_sweeps_claim_once(engine: Engine) -> None:
     ctx = demo_ctx()
-    engine.service.create_server(ctx, name="vm", flavor_id="1", image_id=None)
+    create_server(engine.service, ctx, name="vm", flavor_id="1", image_id=None)
     engine.queue.pending.clear()
     now = time.time() + 3600
     assert engine.reaper.sweep(now=now) == [ctx.request_id]
@@ -148,7 +128,7 @@ def test_queue_refusal__undoes_the_state_change_and_the_action(engine: Engine) -
     engine.queue.enqueue = lambda *a, **k: (_ for _ in ()).throw(errors.QueueUnavailable("down"))  # type: ignore[method-assign]
     ctx = demo_ctx()
     with pytest.raises(errors.QueueUnavailable):
-        engine.service.change_password(ctx, inst, "pw")
+        change_password(engine.service, ctx, inst, "pw")
     after = engine.store.get_instance(inst.id)
     assert (after.vm_state, after.task_state) == (VmState.ACTIVE, None)
     assert engine.store.get_action(ctx.request_id) is None
@@ -160,13 +140,9 @@ def test_reaper__a_revert_that_keeps_killing_its_worker_is_skipped_and_the_actio
     from tasks.create_server import ScheduleAndClaim
 
     engine.fleet.add_fault("spawn", mode="fail", message="no disk")
-
-    def revert_dies(self, fc):  # noqa: ANN001, ANN202
-        raise SimulatedCrash("revert kills the worker")
-
-    monkeypatch.setattr(ScheduleAndClaim, "revert", revert_dies)
+    crash_every_time(monkeypatch, ScheduleAndClaim, "revert")
     ctx = demo_ctx()
-    inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
+    inst = create_server(engine.service, ctx, name="vm", flavor_id="2", image_id=None)
     engine.crash_until_abandoned(ctx.request_id)
     run = engine.store.get_run(ctx.request_id)
     assert run.status == "error" and "revert of ScheduleAndClaim was skipped" in run.error

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+from compute.actions.change_password import change_password
+from compute.actions.create_server import create_server
+from compute.actions.delete_server import delete_server
+from compute.actions.inject_network_info import inject_network_info
+from compute.actions.reset_network import reset_network
 from compute.states import TaskState, VmState
-from tests.unit.conftest import Engine, admin_ctx, demo_ctx
+from tests.support.contexts import admin_ctx, demo_ctx
+from tests.support.engine import Engine
 
 
 def events_of(engine: Engine, request_id: str) -> list[tuple[str, str | None]]:
@@ -10,7 +16,7 @@ def events_of(engine: Engine, request_id: str) -> list[tuple[str, str | None]]:
 
 def test_create__builds_active_on_a_claimed_host(engine: Engine) -> None:
     ctx = demo_ctx()
-    inst = engine.service.create_server(ctx, name="vm1", flavor_id="2", image_id=None)
+    inst = create_server(engine.service, ctx, name="vm1", flavor_id="2", image_id=None)
     assert engine.store.get_instance(inst.id).task_state == TaskState.SCHEDULING
     engine.drain()
     inst = engine.store.get_instance(inst.id)
@@ -28,7 +34,7 @@ def test_create__builds_active_on_a_claimed_host(engine: Engine) -> None:
 
 def test_create__unknown_forced_host_ends_in_error_without_host(engine: Engine) -> None:
     ctx = admin_ctx()
-    inst = engine.service.create_server(ctx, name="vm", flavor_id="1", image_id=None,
+    inst = create_server(engine.service, ctx, name="vm", flavor_id="1", image_id=None,
                                         availability_zone="nova:no-such-host")
     engine.drain()
     inst = engine.store.get_instance(inst.id)
@@ -54,7 +60,7 @@ def test_create__spawn_failure_releases_the_claim(engine: Engine) -> None:
 def test_delete__releases_claims_and_hides_the_server(engine: Engine) -> None:
     inst = engine.boot()
     ctx = demo_ctx()
-    engine.service.delete_server(ctx, inst)
+    delete_server(engine.service, ctx, inst)
     engine.drain()
     gone = engine.store.get_instance(inst.id)
     assert gone.deleted and gone.vm_state == VmState.DELETED
@@ -65,7 +71,7 @@ def test_delete__releases_claims_and_hides_the_server(engine: Engine) -> None:
 def test_change_password__sets_and_clears_the_task_state(engine: Engine) -> None:
     inst = engine.boot()
     ctx = demo_ctx()
-    engine.service.change_password(ctx, inst, "s3cret")
+    change_password(engine.service, ctx, inst, "s3cret")
     assert engine.store.get_instance(inst.id).task_state == TaskState.UPDATING_PASSWORD
     engine.drain()
     done = engine.store.get_instance(inst.id)
@@ -77,7 +83,7 @@ def test_change_password__driver_failure_restores_the_server(engine: Engine) -> 
     inst = engine.boot()
     engine.fleet.add_fault("set_admin_password", mode="fail", message="guest agent not running")
     ctx = demo_ctx()
-    engine.service.change_password(ctx, inst, "s3cret")
+    change_password(engine.service, ctx, inst, "s3cret")
     engine.drain()
     after = engine.store.get_instance(inst.id)
     assert (after.vm_state, after.task_state) == (VmState.ACTIVE, None)
@@ -88,7 +94,7 @@ def test_change_password__driver_failure_restores_the_server(engine: Engine) -> 
 def test_reset_network__fails_clearly_on_a_kvm_host(engine: Engine) -> None:
     inst = engine.boot(availability_zone="nova:compute-kvm-1", ctx=admin_ctx())
     ctx = admin_ctx()
-    engine.service.reset_network(ctx, inst)
+    reset_network(engine.service, ctx, inst)
     engine.drain()
     [event] = engine.store.list_events(ctx.request_id)
     assert event.result == "Error"
@@ -99,7 +105,7 @@ def test_reset_network__fails_clearly_on_a_kvm_host(engine: Engine) -> None:
 def test_reset_network__succeeds_on_a_xen_host(engine: Engine) -> None:
     inst = engine.boot(availability_zone="nova:compute-xen-1", ctx=admin_ctx())
     ctx = admin_ctx()
-    engine.service.reset_network(ctx, inst)
+    reset_network(engine.service, ctx, inst)
     engine.drain()
     assert events_of(engine, ctx.request_id) == [("compute_reset_network", "Success")]
     assert engine.store.get_action(ctx.request_id).message is None
@@ -108,15 +114,15 @@ def test_reset_network__succeeds_on_a_xen_host(engine: Engine) -> None:
 def test_inject_network_info__records_an_action_with_an_event(engine: Engine) -> None:
     inst = engine.boot()
     ctx = admin_ctx()
-    engine.service.inject_network_info(ctx, inst)
+    inject_network_info(engine.service, ctx, inst)
     engine.drain()
     assert events_of(engine, ctx.request_id) == [("compute_inject_network_info", "Success")]
     assert engine.store.get_instance(inst.id).network_info_injected_at
 
 
 def test_delete_accepted_during_build__the_server_ends_deleted_without_claims(engine: Engine) -> None:
-    inst = engine.service.create_server(demo_ctx(), name="vm", flavor_id="2", image_id=None)
-    engine.service.delete_server(demo_ctx(), engine.store.get_instance(inst.id))
+    inst = create_server(engine.service, demo_ctx(), name="vm", flavor_id="2", image_id=None)
+    delete_server(engine.service, demo_ctx(), engine.store.get_instance(inst.id))
     create_message, delete_message = engine.queue.pending[0], engine.queue.pending[1]
     engine.queue.pending[:] = [delete_message]
     engine.drain()

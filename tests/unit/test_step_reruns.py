@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import heapq
 import time
-from typing import Any
 
 import pytest
 
-from compute import cold_migration
-from compute import live_migration as lm
-from compute.cold_migration import MigrationStatus
+from compute import migrations
+from compute.actions import confirm_resize, revert_resize
+from compute.actions import live_migrate as live_migrate_action
+from compute.actions.change_password import change_password
+from compute.actions.create_backup import create_backup
+from compute.actions.create_server import create_server
+from compute.actions.migrate import migrate as migrate_action
 from compute.models import Instance, Migration
-from compute.states import TaskState, VmState
+from compute.states import MigrationStatus, TaskState, VmState
 from tasks.change_password import FinishPasswordChange
 from tasks.confirm_resize import MarkConfirmed
 from tasks.create_backup import UploadSnapshot
@@ -24,22 +27,13 @@ from tasks.create_server import MarkActive
 from tasks.live_migrate import PostLiveMigration
 from tasks.migrate import MarkResized
 from tasks.revert_resize import MarkReverted
-from tests.unit.conftest import Engine, SimulatedCrash, admin_ctx, demo_ctx
+from tests.support.claims import assert_claims_follow_servers
+from tests.support.contexts import admin_ctx, demo_ctx
+from tests.support.crash import SimulatedCrash, crash_once_after
+from tests.support.engine import Engine, deliver_until
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-def crash_once_after(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> None:
-    """``owner.name`` does its work, then the worker dies (once) before the runner commits."""
-    original = getattr(owner, name)
-
-    def then_die(*args: Any, **kwargs: Any) -> None:
-        original(*args, **kwargs)
-        monkeypatch.setattr(owner, name, original)
-        raise SimulatedCrash(f"killed right after {name}")
-
-    monkeypatch.setattr(owner, name, then_die)
-
-
 def crash(engine: Engine) -> None:
     with pytest.raises(SimulatedCrash):
         engine.drain()
@@ -72,25 +66,19 @@ def claims(engine: Engine, inst: Instance) -> set[str]:
 
 def cold_migrate(engine: Engine, inst: Instance) -> tuple[str, Migration]:
     ctx = admin_ctx()
-    return ctx.request_id, cold_migration.migrate(engine.service, ctx, server(engine, inst))
+    return ctx.request_id, migrate_action(engine.service, ctx, server(engine, inst))
 
 
 def confirm(engine: Engine, inst: Instance) -> str:
     ctx = demo_ctx()
-    cold_migration.confirm_resize(engine.service, ctx, server(engine, inst))
+    confirm_resize.confirm_resize(engine.service, ctx, server(engine, inst))
     return ctx.request_id
 
 
 def revert(engine: Engine, inst: Instance) -> str:
     ctx = demo_ctx()
-    cold_migration.revert_resize(engine.service, ctx, server(engine, inst))
+    revert_resize.revert_resize(engine.service, ctx, server(engine, inst))
     return ctx.request_id
-
-
-def assert_claims_follow_servers(engine: Engine) -> None:
-    for inst in engine.store.list_instances():
-        if not inst.deleted and inst.vm_state != VmState.RESIZED:
-            assert claims(engine, inst) == {inst.host}, inst.name
 
 
 # ---- 5. cold migration: MarkResized, MarkConfirmed, MarkReverted --------------------------------
@@ -114,7 +102,7 @@ def test_mark_resized_rerun_after_the_move_was_confirmed__leaves_it_confirmed(
     assert (after.vm_state, after.task_state, after.host) == (VmState.ACTIVE, None, dest)
     assert status(engine, m) == MigrationStatus.CONFIRMED
     assert claims(engine, inst) == {dest}
-    assert cold_migration.finished_migration(engine.store, inst.id) is None  # nothing to revert onto the source
+    assert migrations.finished_migration(engine.store, inst.id) is None  # nothing to revert onto the source
     assert source != dest
 
 
@@ -144,7 +132,7 @@ def test_mark_confirmed_rerun_after_a_newer_move__leaves_that_move_in_verify_res
     engine.drain()
     after = server(engine, inst)
     assert (after.vm_state, after.host, status(engine, second)) == (VmState.ACTIVE, home, MigrationStatus.REVERTED)
-    assert_claims_follow_servers(engine)
+    assert_claims_follow_servers(engine.store)
 
 
 def test_mark_reverted_rerun_after_a_newer_move__leaves_that_move_in_verify_resize(
@@ -172,7 +160,7 @@ def test_mark_reverted_rerun_after_a_newer_move__leaves_that_move_in_verify_resi
     confirm(engine, inst)
     engine.drain()
     assert (server(engine, inst).vm_state, status(engine, second)) == (VmState.ACTIVE, MigrationStatus.CONFIRMED)
-    assert_claims_follow_servers(engine)
+    assert_claims_follow_servers(engine.store)
 
 
 # ---- 6. live migration: PostLiveMigration.on_done -------------------------------------------------
@@ -181,16 +169,8 @@ LIVE_SOURCE, LIVE_DEST = "compute-kvm-1", "compute-kvm-2"  # same hypervisor ver
 
 def live_migrate(engine: Engine, inst: Instance, host: str | None = None) -> tuple[str, Migration]:
     ctx = admin_ctx()
-    request = lm.LiveMigrationRequest(host=host, block_migration=None)
-    return ctx.request_id, lm.live_migrate(engine.service, ctx, server(engine, inst), request)
-
-
-def deliver_until(engine: Engine, done: Any, limit: int = 200) -> None:
-    for _ in range(limit):
-        if done():
-            return
-        engine.runner.run(*engine.queue.pop())
-    raise AssertionError("condition not reached")
+    request = live_migrate_action.LiveMigrationRequest(host=host, block_migration=None)
+    return ctx.request_id, live_migrate_action.live_migrate(engine.service, ctx, server(engine, inst), request)
 
 
 @pytest.mark.parametrize("next_one", ["copying", "completed"])
@@ -223,7 +203,7 @@ def test_post_live_migration_rerun_after_the_next_live_migration__leaves_it_alon
     assert (status(engine, second), after.host, after.node, after.task_state) == (
         "completed", LIVE_SOURCE, LIVE_SOURCE, None)
     assert claims(engine, inst) == {LIVE_SOURCE}
-    assert_claims_follow_servers(engine)
+    assert_claims_follow_servers(engine.store)
 
 
 def test_post_live_migration_rerun_after_a_crash_inside_it__finishes_the_move(
@@ -239,13 +219,13 @@ def test_post_live_migration_rerun_after_a_crash_inside_it__finishes_the_move(
     after = server(engine, inst)
     assert after.host != LIVE_SOURCE and after.task_state is None
     assert claims(engine, inst) == {after.host}
-    assert_claims_follow_servers(engine)
+    assert_claims_follow_servers(engine.store)
 
 
 # ---- 7. task_state moves: backup, create, change password -------------------------------------
 def backup(engine: Engine, inst: Instance, name: str) -> tuple[str, str]:
     ctx = demo_ctx()
-    image = engine.service.create_backup(ctx, server(engine, inst), name=name, backup_type="daily", rotation=5)
+    image = create_backup(engine.service, ctx, server(engine, inst), name=name, backup_type="daily", rotation=5)
     return ctx.request_id, image.id
 
 
@@ -288,7 +268,7 @@ def test_mark_active_rerun_after_a_later_action_began__leaves_its_task_state(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     crash_once_after(monkeypatch, MarkActive, "execute")
     ctx = demo_ctx()
-    inst = engine.service.create_server(ctx, name="vm", flavor_id="2", image_id=None)
+    inst = create_server(engine.service, ctx, name="vm", flavor_id="2", image_id=None)
     crash(engine)
     assert server(engine, inst).vm_state == VmState.ACTIVE
 
@@ -308,13 +288,13 @@ def test_finish_password_change_rerun_while_a_newer_change_runs__leaves_its_task
     inst = engine.boot()
     crash_once_after(monkeypatch, FinishPasswordChange, "execute")
     first = demo_ctx()
-    engine.service.change_password(first, server(engine, inst), "one")
+    change_password(engine.service, first, server(engine, inst), "one")
     crash(engine)
     assert server(engine, inst).task_state is None
     first_set_at = server(engine, inst).password_set_at
 
     engine.fleet.set_durations({"set_admin_password": 100.0})
-    engine.service.change_password(demo_ctx(), server(engine, inst), "two")
+    change_password(engine.service, demo_ctx(), server(engine, inst), "two")
     engine.runner.run(*engine.queue.pop())
     assert server(engine, inst).task_state == TaskState.UPDATING_PASSWORD
 

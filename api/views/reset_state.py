@@ -1,0 +1,26 @@
+"""os-resetState (nova admin_actions.py ``_reset_state``)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from api import current, schemas
+from api.actions import accepted, register
+from api.lookup import authorize_for_server, find_server
+from compute.actions import reset_state
+
+RESET_STATE_RULE = "os_compute_api:os-admin-actions:reset_state"
+
+RESET_STATE_SCHEMA = schemas.action(
+    "os-resetState", schemas.obj({"state": schemas.enum("active", "error")}, required=["state"]))
+
+
+@register("os-resetState")
+def reset_state_action(server_id: str, body: dict[str, Any]) -> Response:
+    """Synchronous: the state is written and the ``resetState`` action finished before the 202."""
+    schemas.validate(RESET_STATE_SCHEMA, body)
+    instance = find_server(server_id)
+    authorize_for_server(RESET_STATE_RULE, instance)
+    reset_state.reset_state(current.service(), current.context(), instance, body["os-resetState"]["state"])
+    return accepted()

@@ -1,0 +1,54 @@
+"""Instance actions and their events: what os-instance-actions shows of every request."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from compute.models import ActionEvent, FlowRun, InstanceAction
+from compute.store.base import StoreBase
+
+
+class ActionRecords(StoreBase):
+    def _queue_action(self, pipe: Any, action: InstanceAction, seq: int) -> None:
+        action.seq = seq
+        pipe.set(self._keys.action(action.request_id), action.model_dump_json())
+        pipe.zadd(self._keys.instance_actions(action.instance_uuid), {action.request_id: seq})
+
+    def _queue_action_and_run(
+        self, pipe: Any, action: InstanceAction, run: FlowRun, due_in: float, seq: int
+    ) -> None:
+        self._queue_action(pipe, action, seq)
+        pipe.set(self._keys.run(run.request_id), run.model_dump_json())
+        pipe.zadd(self._keys.runs_due(), {run.request_id: time.time() + due_in})
+
+    def record_action(self, action: InstanceAction) -> None:
+        pipe = self._multi()
+        self._queue_action(pipe, action, self.next_seq())
+        pipe.execute()
+
+    def get_action(self, request_id: str) -> InstanceAction | None:
+        return self._load(InstanceAction, self._keys.action(request_id))
+
+    def list_actions(self, instance_id: str) -> list[InstanceAction]:
+        """Newest first, as Nova orders them."""
+        ids = self._client.zrevrange(self._keys.instance_actions(instance_id), 0, -1)
+        return self._load_many(InstanceAction, (self._keys.action(i) for i in ids))
+
+    def list_events(self, request_id: str) -> list[ActionEvent]:
+        raw = self._client.hgetall(self._keys.action_events(request_id))
+        events = [ActionEvent.model_validate_json(v) for v in raw.values()]
+        return sorted(events, key=lambda e: (e.start_time, e.key))
+
+    def get_event(self, request_id: str, key: str) -> ActionEvent | None:
+        raw = self._client.hget(self._keys.action_events(request_id), key)
+        return None if raw is None else ActionEvent.model_validate_json(raw)
+
+    def delete_action(self, action: InstanceAction) -> None:
+        """Remove an action with its events and flow run (the undo of a refused enqueue)."""
+        rid = action.request_id
+        pipe = self._multi()
+        pipe.delete(self._keys.action(rid), self._keys.action_events(rid))
+        pipe.zrem(self._keys.instance_actions(action.instance_uuid), rid)
+        pipe.delete(self._keys.run(rid))
+        pipe.zrem(self._keys.runs_due(), rid)
+        pipe.execute()

@@ -1,0 +1,110 @@
+"""Flavors, images, and the backups of a server with the lock that serialises their rotation."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from compute.models import Flavor, Image, utcnow
+from compute.store.base import StoreBase, iso_to_epoch
+
+
+class CatalogRecords(StoreBase):
+    # ---- flavors --------------------------------------------------------------------------
+    def put_flavor(self, flavor: Flavor) -> None:
+        pipe = self._multi()
+        pipe.set(self._keys.flavor(flavor.id), flavor.model_dump_json())
+        pipe.sadd(self._keys.flavor_index(), flavor.id)
+        pipe.execute()
+
+    def get_flavor(self, flavor_id: str) -> Flavor | None:
+        return self._load(Flavor, self._keys.flavor(flavor_id))
+
+    def list_flavors(self) -> list[Flavor]:
+        ids = self._client.smembers(self._keys.flavor_index())
+        return self._load_many(Flavor, (self._keys.flavor(i) for i in ids))
+
+    # ---- images ----------------------------------------------------------------------------
+    def put_image(self, image: Image, pipe: Any = None) -> None:
+        """Write an image record; with ``pipe`` it joins the caller's MULTI."""
+        own = pipe is None
+        pipe = self._multi() if own else pipe
+        pipe.set(self._keys.image(image.id), image.model_dump_json())
+        pipe.zadd(self._keys.image_index(), {image.id: iso_to_epoch(image.created_at)})
+        if own:
+            pipe.execute()
+
+    def update_image(self, image_id: str, mutate: Callable[[Image], None]) -> Image | None:
+        """Compare-and-set on one image; None when it no longer exists."""
+        key = self._keys.image(image_id)
+
+        def body(pipe: Any) -> Image | None:
+            image = self._load(Image, key, pipe)
+            pipe.multi()
+            if image is None:
+                return None
+            mutate(image)
+            image.updated_at = utcnow()
+            pipe.set(key, image.model_dump_json())
+            return image
+
+        return self._transaction(body, key)
+
+    def get_image(self, image_id: str) -> Image | None:
+        return self._load(Image, self._keys.image(image_id))
+
+    def list_images(self) -> list[Image]:
+        ids = self._client.zrange(self._keys.image_index(), 0, -1)
+        return self._load_many(Image, (self._keys.image(i) for i in ids))
+
+    def delete_image(self, image_id: str) -> bool:
+        image = self.get_image(image_id)
+        pipe = self._multi()
+        pipe.delete(self._keys.image(image_id))
+        pipe.zrem(self._keys.image_index(), image_id)
+        if image is not None and image.properties.get("image_type") == "backup":
+            pipe.zrem(self._keys.instance_backups(image.properties.get("instance_uuid", ""),
+                                                  image.properties.get("backup_type", "")), image_id)
+        return bool(pipe.execute()[0])
+
+    # ---- backups and their rotation ---------------------------------------------------------
+    def add_backup(self, instance_id: str, backup_type: str, image: Image) -> None:
+        """Enter an uploaded backup in its (server, backup_type) rotation set, ordered by creation."""
+        self._client.zadd(self._keys.instance_backups(instance_id, backup_type),
+                          {image.id: iso_to_epoch(image.created_at)})
+
+    def backups_past_rotation(self, instance_id: str, backup_type: str, rotation: int) -> list[str]:
+        """Backups of (server, backup_type) beyond the ``rotation`` newest, oldest last."""
+        return list(self._client.zrevrange(self._keys.instance_backups(instance_id, backup_type), rotation, -1))
+
+    def acquire_rotation_lock(self, instance_id: str, backup_type: str, owner: str, ttl: float) -> bool:
+        """Take (or, for its holder, renew) the lock over rotating (server, backup_type)'s backups.
+
+        Re-entrant for ``owner`` so that a rotation resumed after a crash gets its own lock back
+        at once; False while another request holds it.
+        """
+        key = self._keys.rotation_lock(instance_id, backup_type)
+
+        def body(pipe: Any) -> bool:
+            holder = pipe.get(key)
+            pipe.multi()
+            if holder not in (None, owner):
+                return False
+            pipe.set(key, owner, px=int(ttl * 1000))
+            return True
+
+        return self._transaction(body, key)
+
+    def rotation_lock_holder(self, instance_id: str, backup_type: str) -> str | None:
+        return self._client.get(self._keys.rotation_lock(instance_id, backup_type))
+
+    def release_rotation_lock(self, instance_id: str, backup_type: str, owner: str) -> None:
+        """Free the rotation lock if ``owner`` holds it; another holder's lock stays."""
+        key = self._keys.rotation_lock(instance_id, backup_type)
+
+        def body(pipe: Any) -> None:
+            holder = pipe.get(key)
+            pipe.multi()
+            if holder == owner:
+                pipe.delete(key)
+
+        self._transaction(body, key)

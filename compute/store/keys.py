@@ -1,0 +1,293 @@
+"""Every Redis key of the project, and the one place that builds them.
+
+Keys are ``<prefix><name>``; the prefix belongs to one Store (settings ``redis.key_prefix``,
+a fresh one per test), so two stores on one Redis never see each other. Records are JSON
+strings of the compute.models classes. An index is the set or sorted set that lists a
+kind of record, for the ``list_*`` reads; the record and its index entries are always
+written in the same MULTI. Nothing expires except the two locks and the idempotency records.
+
+Each entry: the key after the prefix, its Redis type, what it holds, its index, its TTL,
+then the store module and methods that write it. ``{id}`` is an instance uuid and ``{rid}``
+an action's request id unless the entry says otherwise.
+
+Counters
+``seq`` string: the counter that orders instances and actions. Index: none. TTL: none.
+    base.next_seq.
+``seq:migration`` string: the last migration id handed out. Index: none. TTL: none.
+    migrations.create_migration.
+
+Instances
+``instances`` zset: instance id -> seq. The index of ``instance:{id}``. TTL: none.
+    instances.create_instance, put_instance, purge_instance_record.
+``instance:{id}`` string: JSON Instance. Index: ``instances``. TTL: none.
+    instances.create_instance, put_instance, update_instance, purge_instance_record.
+``instance:{id}:claims`` set: hosts holding a claim for the instance. The per-instance index of ``claim:*``. TTL: none.
+    hosts.claim_resources, release_claim.
+``instance:{id}:actions`` zset: request id -> seq. The per-instance index of ``action:{rid}``. TTL: none.
+    actions (every action write), actions.delete_action.
+``instance:{id}:migrations`` zset: migration id -> id. The per-instance index of ``migration:{id}``. TTL: none.
+    migrations.create_migration.
+``instance:{id}:backups:{type}`` zset: backup image id -> created_at epoch. The rotation index of ``image:{id}``.
+    TTL: none. catalog.add_backup, delete_image.
+
+Hosts and claims
+``hosts`` set: host names. The index of ``host:{name}``. TTL: none.
+    hosts.put_host, delete_host.
+``host:{name}`` string: JSON Host (without its zone, which its aggregates decide). Index: ``hosts``. TTL: none.
+    hosts.put_host, update_host, delete_host.
+``host:{name}:usage`` hash: vcpus_used, memory_mb_used, local_gb_used, running_vms. Index: none. TTL: none.
+    hosts.claim_resources, release_claim (in the claim's MULTI), delete_host.
+``host:{name}:claims`` set: instance ids holding a claim on the host. The per-host index of ``claim:*``. TTL: none.
+    hosts.claim_resources, release_claim, delete_host.
+``host:{name}:aggregates`` set: ids of the aggregates the host is in; the mirror of ``aggregate:{id}:hosts``.
+    TTL: none. aggregates.add_aggregate_host, remove_aggregate_host; hosts.delete_host.
+``claim:{host}:{id}`` hash: vcpus, ram, disk the claim took. Index: ``host:{name}:claims``, ``instance:{id}:claims``.
+    TTL: none. hosts.claim_resources, release_claim.
+
+Aggregates (``{id}`` an aggregate id)
+``seq:aggregate`` string: the last aggregate id handed out. Index: none. TTL: none.
+    aggregates.create_aggregate.
+``aggregates`` zset: aggregate id -> id. The index of ``aggregate:{id}``. TTL: none.
+    aggregates.create_aggregate, delete_aggregate.
+``aggregate:{id}`` string: JSON Aggregate without its hosts. Index: ``aggregates``, ``aggregate_names``. TTL: none.
+    aggregates.create_aggregate, update_aggregate, set_aggregate_metadata, delete_aggregate.
+``aggregate:{id}:hosts`` zset: host name -> epoch it was added. The aggregate's members, mirrored by
+    ``host:{name}:aggregates``. TTL: none. aggregates.add_aggregate_host, remove_aggregate_host,
+    delete_aggregate; hosts.delete_host.
+``aggregate_names`` hash: aggregate name -> id (names are unique). Index: none. TTL: none.
+    aggregates.create_aggregate, update_aggregate, delete_aggregate.
+
+Flavors and images
+``flavors`` set: flavor ids. The index of ``flavor:{id}``. TTL: none.
+    catalog.put_flavor.
+``flavor:{id}`` string (``{id}`` a flavor id): JSON Flavor. Index: ``flavors``. TTL: none.
+    catalog.put_flavor.
+``images`` zset: image id -> created_at epoch. The index of ``image:{id}``. TTL: none.
+    catalog.put_image, delete_image.
+``image:{id}`` string (``{id}`` an image id): JSON Image. Index: ``images``, backups also
+    ``instance:{id}:backups:{type}``. TTL: none. catalog.put_image, update_image, delete_image.
+``lock:rotation:{id}:{type}`` string: the request id rotating that (server, backup_type). Index: none.
+    TTL: the engine's lease_ttl (PX). catalog.acquire_rotation_lock, release_rotation_lock.
+
+Migrations
+``migrations`` zset: migration id -> id. The index of ``migration:{id}``. TTL: none.
+    migrations.create_migration.
+``migration:{id}`` string (``{id}`` a migration id): JSON Migration. Index: ``migrations``,
+    ``instance:{id}:migrations``, ``migration_uuid:{uuid}``. TTL: none.
+    migrations.create_migration, put_migration, update_migration, overwrite_migration.
+``migration_uuid:{uuid}`` string: the id of the migration with that uuid. The uuid lookup of ``migration:{id}``.
+    TTL: none. migrations.create_migration.
+
+Actions, events, flow runs and leases
+``action:{rid}`` string: JSON InstanceAction. Index: ``instance:{id}:actions``. TTL: none.
+    actions.record_action, delete_action, instances (with a state change), runs.commit_run.
+``action:{rid}:events`` hash: event key -> JSON ActionEvent. Index: none. TTL: none.
+    runs.commit_run, actions.delete_action.
+``run:{rid}`` string: JSON FlowRun. Index: ``runs:due``. TTL: none.
+    actions (with its action), runs.commit_run, claim_stale_run.
+``runs:due`` zset: request id -> epoch after which the reaper may take the run over. The index of ``run:{rid}``.
+    TTL: none. actions, runs.commit_run, claim_stale_run.
+``lease:{rid}`` string: the worker running the action. Index: none. TTL: the engine's lease_ttl (PX).
+    runs.acquire_lease, release_lease, commit_run (renews).
+
+Quotas and usage
+``quota_class:{class}`` hash: resource -> limit set for the quota class (only ``default`` changes the defaults).
+    Index: none. TTL: none. quotas.update_class_quotas.
+``quota:{project}`` hash: resource -> the project's limit overrides. Index: none. TTL: none.
+    quotas.update_quotas, delete_quotas.
+``quota:{project}:user:{user}`` hash: resource -> a user's limit overrides in the project.
+    Index: ``quota:{project}:users``. TTL: none. quotas.update_quotas, delete_quotas.
+``quota:{project}:users`` set: the users with overrides in the project. The index of
+    ``quota:{project}:user:{user}``. TTL: none. quotas.update_quotas, delete_quotas.
+``usage:{project}`` hash: instances, cores, ram held by the project's servers that are not deleted.
+    Index: none. TTL: none. instances.create_instance (checked against the limits under the same
+    WATCH, written in the record's MULTI), put_instance, update_instance (when ``deleted`` flips),
+    purge_instance_record.
+``usage:{project}:user:{user}`` hash: the same for one user's servers in the project. Index: none.
+    TTL: none. Written with ``usage:{project}``.
+
+Idempotency keys (api/idempotency.py)
+``idempotency:{digest}`` string: JSON IdempotencyRecord, the reservation and then the first answer
+    (``{digest}`` = sha256 of project, user and the client's key). Index: none. TTL: [idempotency]
+    in_flight_ttl_seconds while in flight, window_seconds once answered.
+    idempotency.reserve_idempotency_key, finish_idempotency_key, release_idempotency_key.
+
+The simulated fleet (fleet/)
+``fleet:seeded`` string: "1" once config/fleet.yaml was loaded. Index: none. TTL: none.
+    fleet_state.mark_fleet_seeded.
+``fleet:durations`` hash: simulated operation -> seconds. Index: none. TTL: none.
+    fleet_state.set_fleet_durations.
+``fleet:faults`` hash: fault rule id -> JSON rule. Index: none. TTL: none.
+    fleet_state.add_fault_rule, clear_fault_rules.
+``fleet:fault_budget`` hash: fault rule id -> times the rule may still fire. Index: none. TTL: none.
+    fleet_state.add_fault_rule, spend_fault_budget, clear_fault_rules.
+``fleet:op:{op_id}`` string: JSON simulated hypervisor operation. Index: none (found by SCAN). TTL: none.
+    fleet_state.start_fleet_op, update_fleet_op.
+``fleet:clock_offset`` string: seconds (float) the simulated clock runs ahead. Index: none. TTL: none.
+    fleet_state.advance_fleet_clock.
+"""
+from __future__ import annotations
+
+_GLOB_SPECIALS = str.maketrans({c: "\\" + c for c in "\\*?[]"})
+
+
+class Keys:
+    """Builds the keys of one Store; every method returns a full key, prefix included."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def pattern(self, glob: str = "*") -> str:
+        """A SCAN pattern for ``glob`` under this prefix (glob characters in the prefix are escaped)."""
+        return self.prefix.translate(_GLOB_SPECIALS) + glob
+
+    # ---- counters -----------------------------------------------------------------------
+    def sequence(self) -> str:
+        return self._k("seq")
+
+    def migration_sequence(self) -> str:
+        return self._k("seq", "migration")
+
+    # ---- instances ------------------------------------------------------------------------
+    def instance_index(self) -> str:
+        return self._k("instances")
+
+    def instance(self, instance_id: str) -> str:
+        return self._k("instance", instance_id)
+
+    def instance_claims(self, instance_id: str) -> str:
+        return self._k("instance", instance_id, "claims")
+
+    def instance_actions(self, instance_id: str) -> str:
+        return self._k("instance", instance_id, "actions")
+
+    def instance_migrations(self, instance_id: str) -> str:
+        return self._k("instance", instance_id, "migrations")
+
+    def instance_backups(self, instance_id: str, backup_type: str) -> str:
+        return self._k("instance", instance_id, "backups", backup_type)
+
+    # ---- hosts and claims ---------------------------------------------------------------------
+    def host_index(self) -> str:
+        return self._k("hosts")
+
+    def host(self, name: str) -> str:
+        return self._k("host", name)
+
+    def host_usage(self, name: str) -> str:
+        return self._k("host", name, "usage")
+
+    def host_claims(self, name: str) -> str:
+        return self._k("host", name, "claims")
+
+    def claim(self, host: str, instance_id: str) -> str:
+        return self._k("claim", host, instance_id)
+
+    def host_aggregates(self, name: str) -> str:
+        return self._k("host", name, "aggregates")
+
+    # ---- aggregates ---------------------------------------------------------------------------
+    def aggregate_sequence(self) -> str:
+        return self._k("seq", "aggregate")
+
+    def aggregate_index(self) -> str:
+        return self._k("aggregates")
+
+    def aggregate(self, aggregate_id: int | str) -> str:
+        return self._k("aggregate", str(aggregate_id))
+
+    def aggregate_hosts(self, aggregate_id: int | str) -> str:
+        return self._k("aggregate", str(aggregate_id), "hosts")
+
+    def aggregate_names(self) -> str:
+        return self._k("aggregate_names")
+
+    # ---- flavors and images -------------------------------------------------------------------
+    def flavor_index(self) -> str:
+        return self._k("flavors")
+
+    def flavor(self, flavor_id: str) -> str:
+        return self._k("flavor", flavor_id)
+
+    def image_index(self) -> str:
+        return self._k("images")
+
+    def image(self, image_id: str) -> str:
+        return self._k("image", image_id)
+
+    def rotation_lock(self, instance_id: str, backup_type: str) -> str:
+        return self._k("lock", "rotation", instance_id, backup_type)
+
+    # ---- migrations ---------------------------------------------------------------------------
+    def migration_index(self) -> str:
+        return self._k("migrations")
+
+    def migration(self, migration_id: int | str) -> str:
+        return self._k("migration", str(migration_id))
+
+    def migration_by_uuid(self, migration_uuid: str) -> str:
+        return self._k("migration_uuid", migration_uuid)
+
+    # ---- actions, events, runs and leases -----------------------------------------------------
+    def action(self, request_id: str) -> str:
+        return self._k("action", request_id)
+
+    def action_events(self, request_id: str) -> str:
+        return self._k("action", request_id, "events")
+
+    def run(self, request_id: str) -> str:
+        return self._k("run", request_id)
+
+    def runs_due(self) -> str:
+        return self._k("runs", "due")
+
+    def lease(self, request_id: str) -> str:
+        return self._k("lease", request_id)
+
+    # ---- quotas and usage ---------------------------------------------------------------------
+    def quota_class(self, quota_class: str) -> str:
+        return self._k("quota_class", quota_class)
+
+    def project_quotas(self, project_id: str) -> str:
+        return self._k("quota", project_id)
+
+    def user_quotas(self, project_id: str, user_id: str) -> str:
+        return self._k("quota", project_id, "user", user_id)
+
+    def quota_users(self, project_id: str) -> str:
+        return self._k("quota", project_id, "users")
+
+    def project_usage(self, project_id: str) -> str:
+        return self._k("usage", project_id)
+
+    def user_usage(self, project_id: str, user_id: str) -> str:
+        return self._k("usage", project_id, "user", user_id)
+
+    # ---- idempotency keys ---------------------------------------------------------------------
+    def idempotency(self, digest: str) -> str:
+        return self._k("idempotency", digest)
+
+    # ---- the simulated fleet ------------------------------------------------------------------
+    def fleet_seeded(self) -> str:
+        return self._k("fleet", "seeded")
+
+    def fleet_durations(self) -> str:
+        return self._k("fleet", "durations")
+
+    def fleet_faults(self) -> str:
+        return self._k("fleet", "faults")
+
+    def fleet_fault_budget(self) -> str:
+        return self._k("fleet", "fault_budget")
+
+    def fleet_op(self, op_id: str) -> str:
+        return self._k("fleet", "op", op_id)
+
+    def fleet_ops_pattern(self) -> str:
+        return self.pattern("fleet:op:*")
+
+    def fleet_clock_offset(self) -> str:
+        return self._k("fleet", "clock_offset")

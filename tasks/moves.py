@@ -1,0 +1,99 @@
+"""What the flows that move a server share: its migration record, the hosts of a move, its claims.
+
+Used by the live and cold migrations and by the actions that finish, cancel, abort or
+force one (confirmResize, revertResize, cold_migration_cancel, live_migration_*).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from compute.guards import being_deleted
+from compute.migrations import update_server_and_migration
+from compute.models import Host, Instance, Migration
+from tasks.destination_search import DestinationSearch, DestinationSearchValues
+from tasks.step import FlowContext, InConductor, StepFailed
+
+
+def migration_of(fc: FlowContext) -> Migration:
+    """This action's migration: by the uuid its flow was given, or by id (abort, force-complete)."""
+    if "migration_uuid" in fc.params:
+        named = fc.params["migration_uuid"]
+        found = fc.store.get_migration_by_uuid(named) if named else None
+    else:
+        named = fc.params["migration_id"]
+        found = fc.store.get_migration(named)
+    if found is None:
+        raise StepFailed(f"Migration {named} could not be found.")
+    return found
+
+
+def change_server_and_migration(fc: FlowContext, change: Callable[[Instance, Migration], None]) -> Migration:
+    """The server and this flow's migration changed in one MULTI (see compute/migrations.py)."""
+    return update_server_and_migration(fc.store, fc.run.instance_uuid, fc.params["migration_uuid"], change)
+
+
+def refuse_if_being_deleted(fc: FlowContext) -> Instance:
+    """A server being deleted takes its claims with it; the move stops rather than claim for it."""
+    inst = fc.instance()
+    if being_deleted(inst):
+        raise StepFailed(f"Instance {inst.id} is being deleted")
+    return inst
+
+
+def host_record(fc: FlowContext, name: str | None) -> Host:
+    host = fc.store.get_host(name) if name else None
+    if host is None:
+        raise StepFailed(f"Compute host {name} could not be found.")
+    return host
+
+
+def move_task(inst: Instance, expected: tuple[str | None, ...], new: str | None) -> None:
+    """Move task_state only from what this flow put there; a rerun finds it already moved."""
+    if inst.task_state == new:
+        return
+    if inst.task_state not in expected:
+        raise StepFailed(f"Instance {inst.id} is now in task_state {inst.task_state}; the move stops")
+    inst.task_state = new
+
+
+def op_succeeded(fc: FlowContext, operation: str) -> bool:
+    status = fc.driver.poll(fc.op_id(operation))
+    return status.done and status.error is None
+
+
+class OnSource:
+    """Mixin: the step is the source compute's work (its event's host, its driver call's host)."""
+
+    def runs_on(self, fc: FlowContext) -> str | None:
+        return migration_of(fc).source_compute
+
+
+class OnDestination:
+    """Mixin: the step is the destination compute's work."""
+
+    def runs_on(self, fc: FlowContext) -> str | None:
+        return migration_of(fc).dest_compute
+
+
+class ClaimingSearch(InConductor, DestinationSearch):
+    """The conductor's destination search where a candidate holds a claim while it is tried.
+
+    Claims follow the server: the run knows of every claim but the one a worker made just
+    before dying, which the next start of the step gives back.
+    """
+
+    def before_search(self, fc: FlowContext) -> None:
+        inst = fc.instance()
+        keep = {inst.host, DestinationSearchValues.of(fc).candidate}
+        for host in fc.store.hosts_claimed_by(inst.id) - keep:
+            fc.store.release_claim(host, inst.id)
+
+    def release(self, fc: FlowContext, host: str) -> None:
+        fc.store.release_claim(host, fc.run.instance_uuid)
+
+    def revert(self, fc: FlowContext) -> None:
+        """Whatever the server holds away from its current host is given back (all of it if it is going)."""
+        inst = fc.instance()
+        keep = set() if being_deleted(inst) else {inst.host}
+        for host in fc.store.hosts_claimed_by(inst.id) - keep:
+            fc.store.release_claim(host, inst.id)

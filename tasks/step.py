@@ -1,0 +1,205 @@
+"""What a flow is made of: steps, the context they run in, and the values a run saves.
+
+The runner (tasks/flow.py) drives these; flows (one module each under tasks/) only
+subclass them. Kept apart from the runner so that a flow module reads as a list of steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict
+
+from compute import errors
+from compute.driver import HypervisorDriver
+from compute.models import ActionEvent, FlowRun, Instance
+from compute.settings import Settings
+from compute.store import Store
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Returned by a step that is not finished: run it again after ``seconds``."""
+
+    seconds: float
+
+
+class StepFailed(errors.ComputeError):
+    """A step's expected failure; ``message`` becomes the event details and the fault."""
+
+
+class FlowValues(BaseModel):
+    """What a flow's steps save for later steps (``run.ctx``), one model per flow.
+
+    Assignments are validated and unknown names refused, so a misspelt value fails where it
+    is written rather than reading back as missing in a later delivery.
+    """
+
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    @classmethod
+    def of(cls, fc: FlowContext) -> Self:
+        """``fc.values`` as this flow's model (a step of another flow asking is a bug)."""
+        if not isinstance(fc.values, cls):
+            raise TypeError(f"{fc.run.flow} saves {type(fc.values).__name__}, not {cls.__name__}")
+        return fc.values
+
+
+def failure_details(exc: BaseException) -> str:
+    """What an event says about an exception: a ComputeError's message, else only its class name."""
+    return exc.message if isinstance(exc, errors.ComputeError) and exc.message else type(exc).__name__
+
+
+def operation_id(request_id: str, operation: str) -> str:
+    """The driver op id of one action's operation: starting it again under this id is a no-op."""
+    return f"{request_id}:{operation}"
+
+
+def step_event_key(step_key: str, name: str, attempt: int = 0) -> str:
+    """The one key format of the events a step records beside its own: an attempt's, a rollback's.
+
+    The store lists events by (start_time, key); with this key they come right after the
+    event of the step that made them, and in attempt order, even at equal start times.
+    Attempt 0 is for an event outside any attempt.
+    """
+    return f"{step_key}.{attempt:02d}:{name}"
+
+
+class FlowContext:
+    """What a step may touch: the store, the driver, its run's saved values and the clock.
+
+    ``event_key`` is the key of the event the current step records under (None for a step
+    without one); the runner sets it before every execute and revert.
+    """
+
+    def __init__(self, store: Store, driver: HypervisorDriver, settings: Settings, run: FlowRun,
+                 values: FlowValues | None = None) -> None:
+        self.store = store
+        self.driver = driver
+        self.settings = settings
+        self.run = run
+        self.values = values if values is not None else FlowValues()
+        self.event_key: str | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.run.params
+
+    @property
+    def request_id(self) -> str:
+        return self.run.request_id
+
+    def instance(self) -> Instance:
+        inst = self.store.get_instance(self.run.instance_uuid)
+        if inst is None:
+            raise errors.InstanceNotFound(self.run.instance_uuid)
+        return inst
+
+    def op_id(self, operation: str) -> str:
+        return operation_id(self.run.request_id, operation)
+
+    def poll_interval(self) -> float:
+        return self.settings.engine.poll_interval_seconds
+
+    def save_values(self) -> None:
+        """Copy the typed values into the run record; every commit does this first."""
+        self.run.ctx = self.values.model_dump(mode="json")
+
+    def step_event(self) -> ActionEvent | None:
+        """The current step's event as stored (a step may add details to it)."""
+        return self.store.get_event(self.request_id, self.event_key) if self.event_key else None
+
+    def open_event(self, name: str, host: str | None, attempt: int = 0) -> ActionEvent:
+        """Begin (and record) an event of the current step's beside the runner's one.
+
+        A step run again after a crash reopens it in place (its start time kept), so it
+        shows once.
+        """
+        key = step_event_key(self.event_key or f"{self.run.cursor:03d}", name, attempt)
+        event = self.store.get_event(self.request_id, key) or ActionEvent(key=key, event=name, host=host)
+        event.finish_time = event.result = event.traceback = event.details = None
+        self.record_events(event)
+        return event
+
+    def record_events(self, *events: ActionEvent, action_update: dict[str, Any] | None = None) -> None:
+        """Events a step writes itself, committed as the runner commits: with the run's saved
+        values, and only while this worker still holds the lease."""
+        self.save_values()
+        ttl = self.settings.engine.lease_ttl_seconds
+        self.store.commit_run(self.run, owner=self.run.owner, lease_ttl=ttl, due_in=ttl,
+                              events=list(events), action_update=action_update)
+
+
+class Step:
+    """One named, idempotent unit of a flow, with its undo beside it.
+
+    ``event`` is the instance-action event name (Nova's ``<service>_<method>``); None
+    records no event. ``execute`` returns None when done or a Wait.
+    """
+
+    event: ClassVar[str | None] = None
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def execute(self, fc: FlowContext) -> Wait | None:
+        raise NotImplementedError
+
+    def revert(self, fc: FlowContext) -> None:
+        """Undo what ``execute`` may have done; must be safe to call again, or after nothing ran."""
+
+    def runs_on(self, fc: FlowContext) -> str | None:
+        """The host that does this step's work (its event names it): the server's, unless a mixin says."""
+        return fc.instance().host
+
+    def event_host(self, fc: FlowContext) -> str | None:
+        return self.runs_on(fc) or fc.settings.host
+
+
+class Checkpoint(Step):
+    """Nothing to do forward; placed first, its ``revert`` is the flow's last word on a failure.
+
+    Octavia's ``*OnRevert`` tasks: the undo of what the flow as a whole changed (a task_state
+    set by the API, a server to put in ERROR), which no single step owns.
+    """
+
+    def execute(self, fc: FlowContext) -> None:
+        return None
+
+
+class InConductor:
+    """Mixin for steps that are the conductor's work: their event names this service's host."""
+
+    def runs_on(self, fc: FlowContext) -> str | None:
+        return fc.settings.host
+
+
+class Flow:
+    """A named, versioned list of steps. Subclasses set ``name`` and build ``steps``.
+
+    ``version`` goes up whenever a change would mislead a run begun under the old one: steps
+    added, removed or reordered, or saved values renamed. A run remembers the version it
+    began with, and the runner will not resume it under another (see FlowRunner).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    values_model: ClassVar[type[FlowValues]] = FlowValues
+
+    def steps(self, run: FlowRun) -> list[Step]:
+        raise NotImplementedError
+
+
+def event_key(steps: list[Step], index: int) -> str | None:
+    """Consecutive steps with the same event name share one event, keyed by the first of them.
+
+    So a snapshot that is begun, polled and rotated in three steps still shows as Nova's
+    single ``compute_backup_instance`` event.
+    """
+    if index >= len(steps) or steps[index].event is None:
+        return None
+    first = index
+    while first > 0 and steps[first - 1].event == steps[index].event:
+        first -= 1
+    return f"{first:03d}:{steps[index].event}"

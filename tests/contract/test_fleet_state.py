@@ -1,0 +1,50 @@
+"""The simulated fleet's shared state, as the store keeps it for fleet/."""
+from __future__ import annotations
+
+from compute.store import Store
+
+
+def test_seeded_once(store: Store) -> None:
+    assert store.mark_fleet_seeded() is True
+    assert store.mark_fleet_seeded() is False
+
+
+def test_clock_offset(store: Store) -> None:
+    assert store.fleet_clock_offset() == 0.0
+    store.advance_fleet_clock(1.5)
+    assert store.advance_fleet_clock(2.0) == 3.5
+    assert store.fleet_clock_offset() == 3.5
+
+
+def test_durations(store: Store) -> None:
+    store.set_fleet_durations({})
+    assert store.fleet_durations() == {}
+    store.set_fleet_durations({"spawn": 2.0, "snapshot_per_gb": 0.05})
+    store.set_fleet_durations({"spawn": 1.0})
+    assert store.fleet_durations() == {"spawn": 1.0, "snapshot_per_gb": 0.05}
+
+
+def test_fault_rules_and_their_budget(store: Store) -> None:
+    store.add_fault_rule("spawn:*:fail", {"operation": "spawn"}, times=2)
+    store.add_fault_rule("destroy:*:hang", {"operation": "destroy"})
+    assert list(store.fault_rules()) == ["destroy:*:hang", "spawn:*:fail"]
+    assert store.fault_budget("spawn:*:fail") == 2
+    assert store.fault_budget("destroy:*:hang") is None
+    assert [store.spend_fault_budget("spawn:*:fail") for _ in range(3)] == [True, True, False]
+    assert store.fault_budget("spawn:*:fail") == 0
+    assert all(store.spend_fault_budget("destroy:*:hang") for _ in range(3))
+    store.clear_fault_rules()
+    assert store.fault_rules() == {}
+    assert store.fault_budget("spawn:*:fail") is None
+
+
+def test_operations__started_once_updated_in_place_listed(store: Store) -> None:
+    op = {"operation": "spawn", "host": "compute-1", "started_at": 1.0, "cancelled": False}
+    assert store.start_fleet_op("req-1:spawn", op) is True
+    assert store.start_fleet_op("req-1:spawn", {**op, "started_at": 2.0}) is False
+    assert store.fleet_op_exists("req-1:spawn")
+    assert store.update_fleet_op("req-1:spawn", cancelled=True) == {**op, "cancelled": True}
+    assert store.update_fleet_op("req-2:spawn", cancelled=True) is None
+    assert not store.fleet_op_exists("req-2:spawn")
+    assert store.get_fleet_op("req-1:spawn") == {**op, "cancelled": True}
+    assert store.list_fleet_ops() == {"req-1:spawn": {**op, "cancelled": True}}

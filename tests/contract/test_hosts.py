@@ -1,0 +1,88 @@
+"""Hosts and claims: idempotent claims and releases, capacity refusals, no over-commit under races."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from compute import errors
+from compute.models import HostUsage
+from compute.store import Store
+from tests.contract.conftest import SMALL, Backend, small_host
+
+
+def test_put_host__record_and_index_in_one_multi(backend: Backend) -> None:
+    store, client = backend.counting()
+    host = small_host("compute-b")
+    store.put_host(host)
+    store.put_host(small_host("compute-a"))
+    assert (client.direct, client.multis) == ([], 2)
+    assert store.get_host("compute-b") == host
+    assert [h.name for h in store.list_hosts()] == ["compute-a", "compute-b"]
+
+
+def test_update_host__changes_fields_and_refuses_an_unknown_host(store: Store) -> None:
+    store.put_host(small_host())
+    assert store.update_host("compute-1", up=False).up is False
+    assert store.get_host("compute-1").up is False
+    with pytest.raises(errors.NotFound):
+        store.update_host("nope", up=False)
+
+
+def test_claim__is_idempotent_and_release_gives_it_back_once(store: Store) -> None:
+    store.put_host(small_host())
+    assert store.claim_resources("compute-1", "vm-1", SMALL) is True
+    assert store.claim_resources("compute-1", "vm-1", SMALL) is True
+    assert store.get_usage("compute-1") == HostUsage(vcpus_used=2, memory_mb_used=2048, local_gb_used=20,
+                                                     running_vms=1)
+    assert store.has_claim("compute-1", "vm-1")
+    assert store.claims_on_host("compute-1") == {"vm-1"}
+    assert store.hosts_claimed_by("vm-1") == {"compute-1"}
+
+    assert store.release_claim("compute-1", "vm-1") is True
+    assert store.release_claim("compute-1", "vm-1") is False
+    assert store.get_usage("compute-1") == HostUsage()
+    assert not store.has_claim("compute-1", "vm-1")
+    assert store.claims_on_host("compute-1") == set()
+    assert store.hosts_claimed_by("vm-1") == set()
+
+
+def test_claim__refused_when_the_host_lacks_capacity_and_nothing_is_written(store: Store) -> None:
+    store.put_host(small_host(vcpus=2))
+    store.claim_resources("compute-1", "vm-1", SMALL)
+    with pytest.raises(errors.InsufficientResources, match="vcpus"):
+        store.claim_resources("compute-1", "vm-2", SMALL)
+    assert store.get_usage("compute-1").vcpus_used == 2
+    assert not store.has_claim("compute-1", "vm-2")
+    assert store.hosts_claimed_by("vm-2") == set()
+
+
+def test_claim__unknown_host(store: Store) -> None:
+    with pytest.raises(errors.NotFound):
+        store.claim_resources("nope", "vm-1", SMALL)
+
+
+def test_claim__concurrent_claims_never_over_commit(store: Store) -> None:
+    """Twelve threads race for a host that fits three: exactly three claims land."""
+    store.put_host(small_host(vcpus=6))
+    start = threading.Barrier(12)
+    won: list[str] = []
+    refused: list[str] = []
+
+    def claim(instance_id: str) -> None:
+        start.wait()
+        try:
+            store.claim_resources("compute-1", instance_id, SMALL)
+            won.append(instance_id)
+        except errors.InsufficientResources:
+            refused.append(instance_id)
+
+    threads = [threading.Thread(target=claim, args=(f"vm-{n}",)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert (len(won), len(refused)) == (3, 9)
+    assert store.claims_on_host("compute-1") == set(won)
+    assert store.get_usage("compute-1") == HostUsage(vcpus_used=6, memory_mb_used=3 * 2048, local_gb_used=60,
+                                                     running_vms=3)
