@@ -121,8 +121,8 @@ def run_api(bind: str, workers: int, settings: Settings) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
-    def metrics_apart(app):  # noqa: ANN001, ANN202 - a WSGI app in and out
-        def application(environ, start_response):  # noqa: ANN001, ANN202
+    def metrics_apart(app):  # a WSGI app in, a WSGI app out
+        def application(environ, start_response):
             on_metrics_port = environ.get("SERVER_PORT") == metrics_port
             if on_metrics_port != (environ.get("PATH_INFO", "").rstrip("/") == "/metrics"):
                 start_response("404 Not Found", [("Content-Type", "application/json"),

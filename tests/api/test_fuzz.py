@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from api.actions import ACTIONS
 from api.app import create_app, view_blueprints
+from compute.actions import live_migrate
 from compute.actions.create_server import create_server
 from compute.context import RequestContext
 from compute.models import Instance, Migration, utcnow
@@ -36,7 +37,6 @@ from compute.states import PowerState, VmState
 from compute.store import Store
 from fleet.loader import seed_fleet
 from fleet.simulator import SimulatedFleet
-from compute.actions import live_migrate
 from tests.support.contexts import IMAGE_ID
 from tests.support.engine import Engine, build_engine
 
@@ -44,7 +44,7 @@ view_blueprints()  # imports every view module, so that ACTIONS holds every acti
 D = "9" * 4301
 SLOW = 2.0  # seconds: no single request may take longer
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
-FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=400,
+FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=3000,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
 
@@ -272,7 +272,7 @@ def test_fuzz__every_route_never_5xx_and_never_slow(world: World, data: st.DataO
     send(world, *data.draw(requests(world)))
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=1500)
 @given(data=st.data())
 def test_fuzz__server_actions_with_shaped_bodies(world: World, data: st.DataObject) -> None:
     server_id = data.draw(st.sampled_from(world.ids[:3]) | path_values(world))
@@ -281,7 +281,7 @@ def test_fuzz__server_actions_with_shaped_bodies(world: World, data: st.DataObje
     send(world, "POST", f"/v2.1/servers/{quote(server_id, safe='')}/action", [], headers, body)
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=1500)
 @given(data=st.data())
 def test_fuzz__listings_with_odd_queries(world: World, data: st.DataObject) -> None:
     path = data.draw(st.sampled_from([
