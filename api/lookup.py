@@ -19,6 +19,13 @@ def find_server(server_id: str, *, allow_deleted: bool = False) -> Instance:
     return current.service().get_instance(current.context(), server_id.lower(), allow_deleted=allow_deleted)
 
 
+def authorized_server(server_id: str, rule: str) -> Instance:
+    """The server the request names, once the caller may apply ``rule`` to it (404, then 403)."""
+    instance = find_server(server_id)
+    authorize_for_server(rule, instance)
+    return instance
+
+
 def authorize_for_server(rule: str, instance: Instance) -> None:
     current.authorize(rule, server_target(instance.project_id, instance.user_id))
 

@@ -7,7 +7,7 @@ from flask import Response
 
 from api import current, schemas
 from api.actions import accepted, register
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from compute.actions import change_password
 
 CHANGE_PASSWORD_RULE = "os_compute_api:os-admin-password"
@@ -19,8 +19,7 @@ CHANGE_PASSWORD_SCHEMA = schemas.action(
 @register("changePassword")
 def change_password_action(server_id: str, body: dict[str, Any]) -> Response:
     schemas.validate(CHANGE_PASSWORD_SCHEMA, body)
-    instance = find_server(server_id)
-    authorize_for_server(CHANGE_PASSWORD_RULE, instance)
+    instance = authorized_server(server_id, CHANGE_PASSWORD_RULE)
     change_password.change_password(current.service(), current.context(), instance,
                                     body["changePassword"]["adminPass"])
     return accepted()

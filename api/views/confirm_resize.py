@@ -7,7 +7,7 @@ from flask import Response
 
 from api import current
 from api.actions import register
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from compute.actions import confirm_resize
 
 CONFIRM_RESIZE_RULE = "os_compute_api:servers:confirm_resize"
@@ -15,7 +15,6 @@ CONFIRM_RESIZE_RULE = "os_compute_api:servers:confirm_resize"
 
 @register("confirmResize")
 def confirm_resize_action(server_id: str, body: dict[str, Any]) -> Response:
-    instance = find_server(server_id)
-    authorize_for_server(CONFIRM_RESIZE_RULE, instance)
+    instance = authorized_server(server_id, CONFIRM_RESIZE_RULE)
     confirm_resize.confirm_resize(current.service(), current.context(), instance)
     return Response(status=204)

@@ -17,7 +17,7 @@ from flask import Response, jsonify
 from api import current, links, microversions, schemas
 from api.actions import accepted, register
 from api.errors import bad_request, forbidden
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from compute import errors
 from compute.actions import create_backup
 
@@ -41,8 +41,7 @@ def create_backup_action(server_id: str, body: dict[str, Any]) -> Response:
     schemas.validate(CREATE_BACKUP_SCHEMA, body)
     request = body["createBackup"]
     rotation = bounded_rotation(request["rotation"], current.settings().quota.max_backup_rotation)
-    instance = find_server(server_id)
-    authorize_for_server(CREATE_BACKUP_RULE, instance)
+    instance = authorized_server(server_id, CREATE_BACKUP_RULE)
     mv = microversions.current()
     metadata = request.get("metadata") or {}
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from api import current
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from compute.actions import delete_server
 
 bp = Blueprint("delete_server", __name__, url_prefix="/v2.1")
@@ -14,7 +14,6 @@ DELETE_RULE = "os_compute_api:servers:delete"
 
 @bp.delete("/servers/<server_id>")
 def delete_server_action(server_id: str) -> Response:
-    instance = find_server(server_id)
-    authorize_for_server(DELETE_RULE, instance)
+    instance = authorized_server(server_id, DELETE_RULE)
     delete_server.delete_server(current.service(), current.context(), instance)
     return Response(status=204)

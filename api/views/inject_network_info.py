@@ -7,7 +7,7 @@ from flask import Response
 
 from api import current
 from api.actions import accepted, register
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from compute.actions import inject_network_info
 
 INJECT_NETWORK_INFO_RULE = "os_compute_api:os-admin-actions:inject_network_info"
@@ -16,7 +16,6 @@ INJECT_NETWORK_INFO_RULE = "os_compute_api:os-admin-actions:inject_network_info"
 @register("injectNetworkInfo")
 def inject_network_info_action(server_id: str, body: dict[str, Any]) -> Response:
     """Any value is accepted (the samples send null); a server without a host is a 409."""
-    instance = find_server(server_id)
-    authorize_for_server(INJECT_NETWORK_INFO_RULE, instance)
+    instance = authorized_server(server_id, INJECT_NETWORK_INFO_RULE)
     inject_network_info.inject_network_info(current.service(), current.context(), instance)
     return accepted()

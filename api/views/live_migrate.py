@@ -19,7 +19,7 @@ from flask import Response
 from api import current, microversions, schemas
 from api.actions import accepted, register
 from api.errors import UNEXPECTED_MESSAGE, ApiError, bad_request
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from compute.actions import live_migrate
 from compute.actions.live_migrate import LiveMigrationRequest
 
@@ -82,8 +82,7 @@ def live_migrate_action(server_id: str, body: dict[str, Any]) -> Response:
     mv = microversions.current()
     schemas.validate(body_schema(mv), body)
     args = body["os-migrateLive"]
-    instance = find_server(server_id)
-    authorize_for_server(MIGRATE_LIVE_HOST_RULE if args.get("host") else MIGRATE_LIVE_RULE, instance)
+    instance = authorized_server(server_id, MIGRATE_LIVE_HOST_RULE if args.get("host") else MIGRATE_LIVE_RULE)
     request = read_request(args, mv)
     service = current.service()
     migration = live_migrate.live_migrate(service, current.context(), instance, request)

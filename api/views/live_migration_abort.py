@@ -8,7 +8,7 @@ from flask import Blueprint, Response
 
 from api import current, microversions
 from api.actions import accepted
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from api.views.server_migrations import RULE
 from compute.actions import cold_migration_cancel, live_migration_abort
 from compute.migrations import server_migration
@@ -20,8 +20,7 @@ bp = Blueprint("live_migration_abort", __name__, url_prefix="/v2.1")
 @bp.delete("/servers/<server_id>/migrations/<migration_id>")
 def abort_server_migration(server_id: str, migration_id: str) -> Response:
     microversions.require((2, 24))
-    instance = find_server(server_id)
-    authorize_for_server(RULE.format("delete"), instance)
+    instance = authorized_server(server_id, RULE.format("delete"))
     migration = server_migration(current.service().store, instance, migration_id)
     if migration is not None and migration.migration_type == MigrationType.COLD:
         cold_migration_cancel.cancel_migration(current.service(), current.context(), instance, migration_id)

@@ -7,7 +7,7 @@ from api import current, microversions, schemas
 from api.actions import accepted
 from api.bodies import MALFORMED, json_body
 from api.errors import bad_request
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from api.views.server_migrations import RULE
 from compute.actions import live_migration_force_complete
 
@@ -26,7 +26,6 @@ def server_migration_action(server_id: str, migration_id: str) -> Response:
         raise bad_request(f"There is no such action: {key}")
     microversions.require((2, 22))
     schemas.validate(FORCE_COMPLETE_SCHEMA, body)
-    instance = find_server(server_id)
-    authorize_for_server(RULE.format("force_complete"), instance)
+    instance = authorized_server(server_id, RULE.format("force_complete"))
     live_migration_force_complete.force_complete(current.service(), current.context(), instance, migration_id)
     return accepted()

@@ -12,7 +12,7 @@ from flask import Response
 
 from api import current, microversions, schemas
 from api.actions import accepted, register
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from compute.actions import migrate
 
 MIGRATE_RULE = "os_compute_api:os-migrate-server:migrate"
@@ -28,7 +28,6 @@ def migrate_action(server_id: str, body: dict[str, Any]) -> Response:
     if microversions.current() >= (2, 56):
         schemas.validate(MIGRATE_SCHEMA_V256, body)
         host = (body["migrate"] or {}).get("host")
-    instance = find_server(server_id)
-    authorize_for_server(MIGRATE_HOST_RULE if host else MIGRATE_RULE, instance)
+    instance = authorized_server(server_id, MIGRATE_HOST_RULE if host else MIGRATE_RULE)
     migrate.migrate(current.service(), current.context(), instance, host=host)
     return accepted()

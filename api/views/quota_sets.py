@@ -39,24 +39,24 @@ def _snapshot(project_id: str, user_id: str | None) -> Any:
     return current.service().store.quota_snapshot(project_id, user_id)
 
 
-@bp.get("/os-quota-sets/<project_id>")
-def show_quota_set(project_id: str) -> Any:
+def _show(project_id: str, rule: str, read: Any) -> Any:
+    """show and detail: the same checks, then the limits read as ``read`` reads them."""
     mv = microversions.current()
     check_query(QUERY_KEYS, strict=mv >= (2, 75))
-    _authorize("show", project_id)
+    _authorize(rule, project_id)
     user_id = user_id_query()
-    values = quotas.limits(current.settings().quota, _snapshot(project_id, user_id), user=user_id is not None)
+    values = read(current.settings().quota, _snapshot(project_id, user_id), user=user_id is not None)
     return jsonify({"quota_set": quota_body(values, quota_set_resources(mv), project_id)})
+
+
+@bp.get("/os-quota-sets/<project_id>")
+def show_quota_set(project_id: str) -> Any:
+    return _show(project_id, "show", quotas.limits)
 
 
 @bp.get("/os-quota-sets/<project_id>/detail")
 def show_quota_set_detail(project_id: str) -> Any:
-    mv = microversions.current()
-    check_query(QUERY_KEYS, strict=mv >= (2, 75))
-    _authorize("detail", project_id)
-    user_id = user_id_query()
-    values = quotas.detail(current.settings().quota, _snapshot(project_id, user_id), user=user_id is not None)
-    return jsonify({"quota_set": quota_body(values, quota_set_resources(mv), project_id)})
+    return _show(project_id, "detail", quotas.detail)
 
 
 @bp.get("/os-quota-sets/<project_id>/defaults")

@@ -7,7 +7,7 @@ from flask import Response
 
 from api import current, schemas
 from api.actions import accepted, register
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from compute.actions import reset_state
 
 RESET_STATE_RULE = "os_compute_api:os-admin-actions:reset_state"
@@ -20,7 +20,6 @@ RESET_STATE_SCHEMA = schemas.action(
 def reset_state_action(server_id: str, body: dict[str, Any]) -> Response:
     """Synchronous: the state is written and the ``resetState`` action finished before the 202."""
     schemas.validate(RESET_STATE_SCHEMA, body)
-    instance = find_server(server_id)
-    authorize_for_server(RESET_STATE_RULE, instance)
+    instance = authorized_server(server_id, RESET_STATE_RULE)
     reset_state.reset_state(current.service(), current.context(), instance, body["os-resetState"]["state"])
     return accepted()

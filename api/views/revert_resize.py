@@ -7,7 +7,7 @@ from flask import Response
 
 from api import current
 from api.actions import accepted, register
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from compute.actions import revert_resize
 
 REVERT_RESIZE_RULE = "os_compute_api:servers:revert_resize"
@@ -15,7 +15,6 @@ REVERT_RESIZE_RULE = "os_compute_api:servers:revert_resize"
 
 @register("revertResize")
 def revert_resize_action(server_id: str, body: dict[str, Any]) -> Response:
-    instance = find_server(server_id)
-    authorize_for_server(REVERT_RESIZE_RULE, instance)
+    instance = authorized_server(server_id, REVERT_RESIZE_RULE)
     revert_resize.revert_resize(current.service(), current.context(), instance)
     return accepted()

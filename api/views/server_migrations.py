@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify
 
 from api import current, microversions, query
 from api.errors import not_found
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from api.migration_view import is_live_in_progress, server_migration_view
 from compute.migrations import in_progress_live_migrations, server_migration
 from compute.states import MigrationType
@@ -29,8 +29,7 @@ def reject_unknown_query() -> None:
 def list_server_migrations(server_id: str) -> Any:
     microversions.require((2, 23))
     reject_unknown_query()
-    instance = find_server(server_id)
-    authorize_for_server(RULE.format("index"), instance)
+    instance = authorized_server(server_id, RULE.format("index"))
     mv = microversions.current()
     found = in_progress_live_migrations(current.service().store, instance)
     return jsonify({"migrations": [server_migration_view(m, mv) for m in found]})
@@ -40,8 +39,7 @@ def list_server_migrations(server_id: str) -> Any:
 def show_server_migration(server_id: str, migration_id: str) -> Any:
     microversions.require((2, 23))
     reject_unknown_query()
-    instance = find_server(server_id)
-    authorize_for_server(RULE.format("show"), instance)
+    instance = authorized_server(server_id, RULE.format("show"))
     migration = server_migration(current.service().store, instance, migration_id)
     if migration is None:
         raise not_found(f"In-progress live migration {migration_id} is not found for server {instance.id}.")

@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify
 
 from api import current, paging, query
 from api.links import last_path_segment
-from api.lookup import authorize_for_server, find_server
+from api.lookup import authorized_server
 from api.policy import server_target
 from api.query import name_matches
 from api.server_view import ServerViewBuilder, status_of, summary
@@ -103,6 +103,5 @@ def list_servers_detail() -> Any:
 
 @bp.get("/servers/<server_id>")
 def show_server(server_id: str) -> Any:
-    instance = find_server(server_id)
-    authorize_for_server(SHOW_RULE, instance)
+    instance = authorized_server(server_id, SHOW_RULE)
     return jsonify({"server": ServerViewBuilder().full(instance, show_server_groups=True)})

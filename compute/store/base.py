@@ -50,6 +50,16 @@ class StoreBase:
         """Run ``body(pipe)`` under WATCH until it commits; ``body`` calls ``pipe.multi()``."""
         return self._client.transaction(body, *watch, value_from_callable=True)
 
+    def _delete_if_held(self, key: str, owner: str) -> None:
+        """Delete a lock-like key only while ``owner`` holds it: another holder's stays."""
+        def body(pipe: Any) -> None:
+            holder = pipe.get(key)
+            pipe.multi()
+            if holder == owner:
+                pipe.delete(key)
+
+        self._transaction(body, key)
+
     def next_seq(self) -> int:
         return int(self._client.incr(self._keys.sequence()))
 

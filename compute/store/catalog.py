@@ -99,12 +99,4 @@ class CatalogRecords(StoreBase):
 
     def release_rotation_lock(self, instance_id: str, backup_type: str, owner: str) -> None:
         """Free the rotation lock if ``owner`` holds it; another holder's lock stays."""
-        key = self._keys.rotation_lock(instance_id, backup_type)
-
-        def body(pipe: Any) -> None:
-            holder = pipe.get(key)
-            pipe.multi()
-            if holder == owner:
-                pipe.delete(key)
-
-        self._transaction(body, key)
+        self._delete_if_held(self._keys.rotation_lock(instance_id, backup_type), owner)

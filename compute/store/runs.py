@@ -28,15 +28,7 @@ class RunRecords(StoreBase):
         return self._client.get(self._keys.lease(request_id))
 
     def release_lease(self, request_id: str, owner: str) -> None:
-        key = self._keys.lease(request_id)
-
-        def body(pipe: Any) -> None:
-            holder = pipe.get(key)
-            pipe.multi()
-            if holder == owner:
-                pipe.delete(key)
-
-        self._transaction(body, key)
+        self._delete_if_held(self._keys.lease(request_id), owner)
 
     # ---- commits ----------------------------------------------------------------------------
     def commit_run(
