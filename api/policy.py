@@ -45,6 +45,16 @@ API_RULES: dict[str, tuple[str, str]] = {
     "os_compute_api:os-extended-server-attributes": (ADMIN_API, "OS-EXT-SRV-ATTR:* keys in server views"),
     "os_compute_api:os-admin-password": (ADMIN_OR_OWNER, "changePassword action"),
     "os_compute_api:os-create-backup": (ADMIN_OR_OWNER, "createBackup action"),
+    "os_compute_api:servers:stop": (ADMIN_OR_OWNER, "os-stop action"),
+    "os_compute_api:servers:start": (ADMIN_OR_OWNER, "os-start action"),
+    "os_compute_api:os-pause-server:pause": (ADMIN_OR_OWNER, "pause action"),
+    "os_compute_api:os-pause-server:unpause": (ADMIN_OR_OWNER, "unpause action"),
+    "os_compute_api:os-suspend-server:suspend": (ADMIN_OR_OWNER, "suspend action"),
+    "os_compute_api:os-suspend-server:resume": (ADMIN_OR_OWNER, "resume action"),
+    "os_compute_api:os-lock-server:lock": (ADMIN_OR_OWNER, "lock action"),
+    "os_compute_api:os-lock-server:unlock": (ADMIN_OR_OWNER, "unlock action"),
+    "os_compute_api:os-lock-server:unlock:unlock_override": (
+        ADMIN_API, "unlock action on a server locked by the other party (owner or admin)"),
     "os_compute_api:os-admin-actions:reset_state": (ADMIN_API, "os-resetState action"),
     "os_compute_api:os-admin-actions:inject_network_info": (ADMIN_API, "injectNetworkInfo action"),
     "os_compute_api:os-admin-actions:reset_network": (ADMIN_API, "resetNetwork action"),
@@ -90,6 +100,20 @@ API_RULES: dict[str, tuple[str, str]] = {
     "os_compute_api:os-quota-class-sets:update": (ADMIN_API, "Update a quota class (default: the defaults)"),
     "os_compute_api:limits": (ANYONE, "Show the caller's project's absolute limits"),
     "os_compute_api:limits:other_project": (ADMIN_API, "Show another project's limits (?tenant_id=)"),
+    # not Nova's: the fleet control extension (/compute-actions/v1/fleet, api/views/fleet_control.py)
+    "compute_actions:fleet": (ADMIN_API, "Fleet control: hosts up/down, fault rules, time scale"),
+    # the image service (/image/v2, api/views/glance_images.py): Glance's rule names under
+    # compute_actions:image:, target {"project_id": owner, "visibility": ...}; who sees which
+    # image is Glance's rule (compute/images.py) whatever these say
+    "compute_actions:image:get_images": (ANYONE, "List images (Glance get_images)"),
+    "compute_actions:image:get_image": (ANYONE, "Show an image (Glance get_image)"),
+    "compute_actions:image:delete_image": (ADMIN_OR_OWNER, "Delete an image (Glance delete_image)"),
+    "compute_actions:image:modify_image": (ADMIN_OR_OWNER, "Change an image or its tags (Glance modify_image)"),
+    # the dev identity API (/identity/v3, api/views/identity.py): Keystone's rule names and targets
+    "identity:list_projects": (ADMIN_API, "List projects (Keystone)"),
+    "identity:get_project": ("is_admin:True or project_id:%(target.project.id)s", "Show a project (Keystone)"),
+    "identity:list_users": (ADMIN_API, "List users (Keystone)"),
+    "identity:get_user": ("is_admin:True or user_id:%(target.user.id)s", "Show a user (Keystone)"),
 }
 
 

@@ -60,13 +60,84 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# ---- what a validator accepts, as JSON Schema (api/openapi.py) ---------------------------
+# Each building block below carries ``.json_schema`` (draft 2020-12, as OpenAPI 3.1 uses), built
+# from the same arguments as its check. A validator written elsewhere without one is described
+# as ``{}`` (any value) unless it calls ``described``. Where a check is finer than JSON Schema
+# can say (printable names, digit strings' minimum), the schema is the closest looser one.
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+NAME_PATTERN = r"^\S(.*\S)?$"
+METADATA_KEY_PATTERN = "^[a-zA-Z0-9_:. -]{1,255}$"  # _METADATA_KEY, with the hyphen last (ECMA-262 safe)
+
+
+def described(validator: Validator, json_schema: dict[str, Any]) -> Validator:
+    """Attach the JSON Schema of what ``validator`` accepts; returns ``validator``."""
+    validator.json_schema = json_schema  # type: ignore[attr-defined]
+    return validator
+
+
+def json_schema_of(validator: Validator | None) -> dict[str, Any]:
+    """A copy of the validator's JSON Schema (``{}``: any value, when it has none)."""
+    import copy
+
+    return copy.deepcopy(getattr(validator, "json_schema", None) or {})
+
+
+def _string_schema(min_length: int, max_length: int | None, pattern: str | None) -> dict[str, Any]:
+    found: dict[str, Any] = {"type": "string"}
+    if min_length:
+        found["minLength"] = min_length
+    if max_length is not None:
+        found["maxLength"] = max_length
+    if pattern:
+        found["pattern"] = pattern
+    return found
+
+
+def _integer_schema(minimum: int | None, digit_strings: bool) -> dict[str, Any]:
+    number: dict[str, Any] = {"type": "integer"}
+    if minimum is not None:
+        number["minimum"] = minimum
+    if not digit_strings:
+        return number
+    digits = "^0*[1-9][0-9]*$" if minimum == 1 else "^[0-9]+$"
+    return {"anyOf": [number, {"type": "string", "pattern": digits, "maxLength": MAX_INTEGER_DIGITS}]}
+
+
+def _array_schema(items: Validator | None, min_items: int, max_items: int | None) -> dict[str, Any]:
+    found: dict[str, Any] = {"type": "array"}
+    if items is not None:
+        found["items"] = json_schema_of(items)
+    if min_items:
+        found["minItems"] = min_items
+    if max_items is not None:
+        found["maxItems"] = max_items
+    return found
+
+
+def _object_schema(properties: dict[str, Validator], required: tuple[str, ...], additional: bool) -> dict[str, Any]:
+    found: dict[str, Any] = {"type": "object",
+                             "properties": {key: json_schema_of(v) for key, v in properties.items()}}
+    if required:
+        found["required"] = list(required)
+    if not additional:
+        found["additionalProperties"] = False
+    return found
+
+
+def _nullable_schema(validator: Validator, json_type_name: str) -> dict[str, Any]:
+    inner = json_schema_of(validator)
+    inner.setdefault("type", json_type_name)
+    return {"anyOf": [{"type": "null"}, inner]}
+
+
 # ---- building blocks ---------------------------------------------------------------------
 
 def any_value() -> Validator:
     def check(value: Any, path: Path) -> None:
         return None
 
-    return check
+    return described(check, {})
 
 
 def null() -> Validator:
@@ -74,7 +145,7 @@ def null() -> Validator:
         if value is not None:
             raise _type_error(value, path, "null")
 
-    return check
+    return described(check, {"type": "null"})
 
 
 def string(min_length: int = 0, max_length: int | None = None, pattern: str | None = None) -> Validator:
@@ -90,7 +161,7 @@ def string(min_length: int = 0, max_length: int | None = None, pattern: str | No
         if regex is not None and not regex.search(value):
             raise SchemaError(path, value, f"{value!r} does not match {pattern!r}")
 
-    return check
+    return described(check, _string_schema(min_length, max_length, pattern))
 
 
 def enum(*choices: Any) -> Validator:
@@ -98,7 +169,7 @@ def enum(*choices: Any) -> Validator:
         if not any(type(value) is type(c) and value == c for c in choices):
             raise SchemaError(path, value, f"{value!r} is not one of {list(choices)!r}")
 
-    return check
+    return described(check, {"enum": list(choices)})
 
 
 def integer(minimum: int | None = None, *, digit_strings: bool = False) -> Validator:
@@ -119,7 +190,7 @@ def integer(minimum: int | None = None, *, digit_strings: bool = False) -> Valid
         if minimum is not None and number < minimum:
             raise SchemaError(path, value, f"{value!r} is less than the minimum of {minimum}")
 
-    return check
+    return described(check, _integer_schema(minimum, digit_strings))
 
 
 def boolean_like() -> Validator:
@@ -130,7 +201,7 @@ def boolean_like() -> Validator:
             return
         raise SchemaError(path, value, f"{value!r} is not one of {[True, False, *sorted(BOOLEAN_STRINGS)]!r}")
 
-    return check
+    return described(check, {"enum": [True, False, *sorted(BOOLEAN_STRINGS)]})
 
 
 def uuid_string() -> Validator:
@@ -140,7 +211,7 @@ def uuid_string() -> Validator:
         if not is_uuid_like(value):
             raise SchemaError(path, value, f"{value!r} is not a 'uuid'")
 
-    return check
+    return described(check, {"type": "string", "format": "uuid", "pattern": UUID_PATTERN})
 
 
 def name(max_length: int = 255) -> Validator:
@@ -152,7 +223,7 @@ def name(max_length: int = 255) -> Validator:
         if not value.isprintable() or value != value.strip():
             raise SchemaError((), value, NAME_MESSAGE)
 
-    return check
+    return described(check, {**json_schema_of(length), "pattern": NAME_PATTERN})
 
 
 def array(items: Validator | None = None, *, min_items: int = 0, max_items: int | None = None) -> Validator:
@@ -167,7 +238,7 @@ def array(items: Validator | None = None, *, min_items: int = 0, max_items: int 
             for index, item in enumerate(value):
                 items(item, path + (str(index),))
 
-    return check
+    return described(check, _array_schema(items, min_items, max_items))
 
 
 def one_of(*validators: Validator) -> Validator:
@@ -180,7 +251,7 @@ def one_of(*validators: Validator) -> Validator:
                 continue
         raise SchemaError(path, value, f"{value!r} is not valid under any of the given schemas")
 
-    return check
+    return described(check, {"anyOf": [json_schema_of(v) for v in validators]})
 
 
 def obj(properties: dict[str, Validator] | None = None, *, required: Iterable[str] = (),
@@ -203,7 +274,7 @@ def obj(properties: dict[str, Validator] | None = None, *, required: Iterable[st
             if key in value:
                 validator(value[key], path + (key,))
 
-    return check
+    return described(check, _object_schema(properties, required, additional))
 
 
 def metadata() -> Validator:
@@ -218,7 +289,8 @@ def metadata() -> Validator:
                 raise SchemaError(path, value, f"Additional properties are not allowed ({key!r} was unexpected)")
             value_check(item, path + (key,))
 
-    return check
+    return described(check, {"type": "object", "patternProperties": {METADATA_KEY_PATTERN: json_schema_of(value_check)},
+                             "additionalProperties": False})
 
 
 def nullable(validator: Validator, json_type_name: str) -> Validator:
@@ -230,7 +302,7 @@ def nullable(validator: Validator, json_type_name: str) -> Validator:
             raise SchemaError(path, value, f"{value!r} is not of type '{json_type_name}', 'null'")
         validator(value, path)
 
-    return check
+    return described(check, _nullable_schema(validator, json_type_name))
 
 
 def fqdn() -> Validator:

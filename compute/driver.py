@@ -41,6 +41,22 @@ class HypervisorDriver(Protocol):
     def delete_snapshot(self, host: str, image_id: str) -> None:
         """Remove a rotated-out backup's data from the image backend (Glance, in Nova); quick."""
 
+    # ---- the guest's power (os-stop/os-start, pause/unpause, suspend/resume) ----------------------
+    def power_off(self, op_id: str, host: str, instance: Instance) -> None:
+        """Shut the guest down (a clean shutdown, then a hard one); already off is not an error."""
+
+    def power_on(self, op_id: str, host: str, instance: Instance) -> None: ...
+
+    def pause(self, op_id: str, host: str, instance: Instance) -> None:
+        """Stop the guest's vCPUs, its memory kept in place."""
+
+    def unpause(self, op_id: str, host: str, instance: Instance) -> None: ...
+
+    def suspend(self, op_id: str, host: str, instance: Instance) -> None:
+        """Save the guest's memory to disk and stop it (libvirt managed save)."""
+
+    def resume(self, op_id: str, host: str, instance: Instance) -> None: ...
+
     # ---- moves between hosts (live and cold migration) ------------------------------------
     def check_can_live_migrate_destination(self, dest: str, instance: Instance, block_migration: bool) -> None:
         """Raise DriverError when ``dest`` cannot take the server; quick, no op id."""

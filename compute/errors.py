@@ -28,8 +28,14 @@ class Conflict(ComputeError):
 
 
 class InstanceInvalidState(Conflict):
+    """Worded as Nova's API words it (common.py ``raise_http_conflict_for_instance_invalid_state``):
+    a state of None (launched_at never set, an idle task_state) is not named."""
+
     def __init__(self, action: str, instance_id: str, attr: str, state: object) -> None:
-        super().__init__(f"Cannot '{action}' instance {instance_id} while it is in {attr} {state}")
+        if state is None:
+            super().__init__(f"Instance {instance_id} is in an invalid state for '{action}'")
+        else:
+            super().__init__(f"Cannot '{action}' instance {instance_id} while it is in {attr} {state}")
 
 
 class InstanceIsLocked(Conflict):

@@ -39,8 +39,14 @@ def check_instance_host(inst: Instance, method: str) -> None:
         raise errors.InstanceNotReady(f"Cannot '{method}' instance {inst.id}: it has no host")
 
 
+def check_instance_ready(inst: Instance) -> None:
+    """Nova's ``check_instance_host()`` as os-stop and os-start use it: no host is a 409."""
+    if not inst.host:
+        raise errors.InstanceNotReady(f"Instance {inst.id} is not ready")
+
+
 def check_launched(inst: Instance, method: str) -> None:
-    """A server that never finished its build cannot be moved or imaged."""
+    """Nova's ``must_have_launched``: a server that never finished a build is a 409."""
     if not inst.launched_at:
         raise errors.InstanceInvalidState(method, inst.id, "launched_at", None)
 

@@ -107,6 +107,14 @@ class Image(BaseModel):
     properties: dict[str, str] = Field(default_factory=dict)
     created_at: str = Field(default_factory=utcnow)
     updated_at: str = Field(default_factory=utcnow)
+    # Glance v2 fields (api/views/glance_images.py); members: project id -> pending/accepted/rejected
+    disk_format: str | None = "qcow2"
+    container_format: str | None = "bare"
+    checksum: str | None = None
+    protected: bool = False
+    os_hidden: bool = False
+    tags: list[str] = Field(default_factory=list)
+    members: dict[str, str] = Field(default_factory=dict)
 
 
 class Instance(BaseModel):
@@ -124,6 +132,8 @@ class Instance(BaseModel):
     task_state: str | None = None
     power_state: int = PowerState.NOSTATE
     locked: bool = False
+    # Who holds the lock (Nova's ``locked_by``): "owner" (the server's project) or "admin" (another's).
+    locked_by: str | None = None
     locked_reason: str | None = None
     volume_backed: bool = False
     progress: int = 0

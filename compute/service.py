@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from compute import errors
+from compute import errors, images
 from compute.context import RequestContext
 from compute.models import (
     ActionEvent,
@@ -69,8 +69,7 @@ class ComputeService:
         return sorted(self.store.list_flavors(), key=lambda f: (f.ram, f.id))
 
     def visible_image(self, ctx: RequestContext, image: Image | None) -> bool:
-        return image is not None and image.status != "deleted" and (
-            ctx.is_admin or image.visibility == "public" or image.owner == ctx.project_id)
+        return images.is_visible(ctx, image)
 
     def get_image(self, ctx: RequestContext, image_id: str) -> Image:
         image = self.store.get_image(image_id)
@@ -80,11 +79,11 @@ class ComputeService:
         return image
 
     def list_images(self, ctx: RequestContext) -> list[Image]:
-        return [i for i in reversed(self.store.list_images()) if self.visible_image(ctx, i)]
+        return [i for i in reversed(self.store.list_images()) if images.is_listed(ctx, i)]
 
     def delete_image(self, ctx: RequestContext, image_id: str) -> None:
         image = self.get_image(ctx, image_id)
-        if not ctx.is_admin and image.owner != ctx.project_id:
+        if not images.is_owner(ctx, image):
             raise errors.NotFound(f"Image {image_id} could not be found.")
         self.store.delete_image(image_id)
 
@@ -119,7 +118,7 @@ class ComputeService:
         )
         if not run_flow:
             action.finish_time = action.start_time
-            return self.store.update_instance(instance_id, guard_and_mutate, action=action)
+            return self.store.update_instance(instance_id, guard_and_mutate, action=action, also=also)
         run = FlowRun(request_id=ctx.request_id, flow=action_name, instance_uuid=instance_id, params=params or {})
         before: dict[str, Any] = {}
 

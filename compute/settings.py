@@ -73,6 +73,19 @@ class MetricsOptions(BaseModel):
     bind: str | None = None
 
 
+class HealthOptions(BaseModel):
+    """Worker heartbeats and the API's ``/readyz`` (workers/heartbeat.py, api/views/health.py)."""
+
+    # Each worker process writes its heartbeat this often; it expires heartbeat_ttl_seconds after
+    # the last one, and a worker counts as alive while it has not.
+    heartbeat_interval_seconds: float = 10.0
+    heartbeat_ttl_seconds: float = 30.0
+    # How long /readyz waits for each of the store and the broker before calling it down.
+    probe_timeout_seconds: float = 0.3
+    # /readyz answers 503 with fewer live workers than this.
+    min_workers: int = 1
+
+
 class OsloPolicyOptions(BaseModel):
     policy_file: str | None = None
 
@@ -171,6 +184,7 @@ class Settings(BaseSettings):
     quota: QuotaOptions = QuotaOptions()
     idempotency: IdempotencyOptions = IdempotencyOptions()
     metrics: MetricsOptions = MetricsOptions()
+    health: HealthOptions = HealthOptions()
 
     @classmethod
     def settings_customise_sources(

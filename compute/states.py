@@ -40,6 +40,12 @@ class TaskState:
     RESIZE_FINISH = "resize_finish"
     RESIZE_REVERTING = "resize_reverting"
     MIGRATING = "migrating"
+    POWERING_OFF = "powering-off"
+    POWERING_ON = "powering-on"
+    PAUSING = "pausing"
+    UNPAUSING = "unpausing"
+    SUSPENDING = "suspending"
+    RESUMING = "resuming"
 
 
 class PowerState:
@@ -83,6 +89,19 @@ TASK_TRANSITIONS: frozenset[tuple[str | None, str | None]] = frozenset(
         (TaskState.RESIZE_MIGRATED, None),
         (None, TaskState.RESIZE_REVERTING),
         (TaskState.RESIZE_REVERTING, None),
+        # os-stop, os-start, pause, unpause, suspend, resume: set by the API, cleared by the flow.
+        (None, TaskState.POWERING_OFF),
+        (TaskState.POWERING_OFF, None),
+        (None, TaskState.POWERING_ON),
+        (TaskState.POWERING_ON, None),
+        (None, TaskState.PAUSING),
+        (TaskState.PAUSING, None),
+        (None, TaskState.UNPAUSING),
+        (TaskState.UNPAUSING, None),
+        (None, TaskState.SUSPENDING),
+        (TaskState.SUSPENDING, None),
+        (None, TaskState.RESUMING),
+        (TaskState.RESUMING, None),
         (ANY, None),
     }
 )

@@ -3,7 +3,8 @@
 Operations and fault rules live in Redis so every worker process sees the same fleet.
 A fault rule fails or hangs a named operation, optionally on one host and for a
 limited number of times, e.g. ``{"operation": "spawn", "host": "compute-kvm-1",
-"mode": "fail", "times": 1, "message": "disk full"}``. Mode ``stall`` makes the
+"mode": "fail", "times": 1, "message": "disk full"}``. Mode ``slow`` makes a started
+operation take ``factor`` times its duration. Mode ``stall`` makes the
 start call itself block for ``seconds`` (a slow hypervisor API), which is how crash
 tests land a kill while a worker is inside a step.
 """
@@ -35,12 +36,19 @@ class SimulatedFleet:
     def duration(self, operation: str, size_gb: int = 0) -> float:
         durations = self.store.fleet_durations()
         base = durations.get(operation, 0.0) + durations.get(f"{operation}_per_gb", 0.0) * size_gb
-        return base * self.scale
+        return base * self.time_scale()
+
+    def time_scale(self) -> float:
+        """[fleet] duration_scale, unless an operator set one at runtime for the whole fleet
+        (``compute-actions fleet time-scale``): it applies to operations started from then on."""
+        runtime = self.store.fleet_time_scale()
+        return self.scale if runtime is None else runtime
 
     def add_fault(self, operation: str, *, host: str | None = None, mode: str = "fail",
-                  times: int | None = None, message: str | None = None, seconds: float = 0.0) -> str:
+                  times: int | None = None, message: str | None = None, seconds: float = 0.0,
+                  factor: float = 1.0) -> str:
         rule_id = f"{operation}:{host or '*'}:{mode}"
-        rule = {"operation": operation, "host": host, "mode": mode, "seconds": seconds,
+        rule = {"operation": operation, "host": host, "mode": mode, "seconds": seconds, "factor": factor,
                 "message": message or f"Simulated failure of {operation} on {host or 'any host'}"}
         self.store.add_fault_rule(rule_id, rule, times)
         return rule_id
@@ -91,8 +99,11 @@ class SimulatedFleet:
         if fault and fault["mode"] == "stall":
             time.sleep(fault["seconds"])
             fault = None
+        slowdown = 1.0
+        if fault and fault["mode"] == "slow":  # takes ``factor`` times as long, then succeeds
+            slowdown, fault = float(fault.get("factor") or 1.0), None
         op = {"operation": operation, "host": host, "started_at": self.clock.now(),
-              "duration": self.duration(operation, size_gb),
+              "duration": self.duration(operation, size_gb) * slowdown,
               "outcome": fault["mode"] if fault else "ok",
               "message": fault["message"] if fault else None,
               "details": details or {}, "cancelled": False}
@@ -119,6 +130,24 @@ class SimulatedFleet:
         # A sparse guest image: about 2% of the virtual disk, at least 1 MiB.
         size = max(1 << 20, disk_gb * (1 << 30) // 50)
         self._start(op_id, "snapshot", host, size_gb=disk_gb, details={"size": size})
+
+    def power_off(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "power_off", host)
+
+    def power_on(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "power_on", host)
+
+    def pause(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "pause", host)
+
+    def unpause(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "unpause", host)
+
+    def suspend(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "suspend", host)
+
+    def resume(self, op_id: str, host: str, instance: Instance) -> None:
+        self._start(op_id, "resume", host)
 
     def _check(self, operation: str, host: str) -> None:
         """A synchronous check: fails when the host is unknown or down, or a fault rule says so."""

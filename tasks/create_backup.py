@@ -97,22 +97,37 @@ class RotateBackups(Step):
     event = EVENT
 
     def execute(self, fc: FlowContext) -> Wait | None:
-        ttl = fc.settings.engine.lease_ttl_seconds
-        if not fc.store.acquire_rotation_lock(fc.run.instance_uuid, fc.params["backup_type"], fc.request_id, ttl):
+        if not self.rotate_under_lock(fc):
             return Wait(fc.poll_interval())
+        return None
+
+    def revert(self, fc: FlowContext) -> None:
+        """An uploaded backup stays, so its rotation is still owed: the set never exceeds ``rotation``.
+
+        If another backup holds the lock, its own rotation trims the set, this image included.
+        """
+        image = fc.store.get_image(fc.params["image_id"])
+        if image is not None and image.status == "active":
+            self.rotate_under_lock(fc)
+        fc.store.release_rotation_lock(fc.run.instance_uuid, fc.params["backup_type"], fc.request_id)
+
+    @staticmethod
+    def rotate_under_lock(fc: FlowContext) -> bool:
+        """Rotate and return True, or return False at once when another rotation holds the lock."""
+        ttl = fc.settings.engine.lease_ttl_seconds
+        backup_type = fc.params["backup_type"]
+        if not fc.store.acquire_rotation_lock(fc.run.instance_uuid, backup_type, fc.request_id, ttl):
+            return False
         inst = fc.instance()
-        for image_id in fc.store.backups_past_rotation(inst.id, fc.params["backup_type"], int(fc.params["rotation"])):
+        for image_id in fc.store.backups_past_rotation(inst.id, backup_type, int(fc.params["rotation"])):
             try:
                 fc.driver.delete_snapshot(inst.host or "", image_id)
             except DriverError as exc:
                 LOG.warning("backup %s of %s not rotated out: %s", image_id, inst.id, exc.message)
                 continue
             fc.store.delete_image(image_id)
-        fc.store.release_rotation_lock(fc.run.instance_uuid, fc.params["backup_type"], fc.request_id)
-        return None
-
-    def revert(self, fc: FlowContext) -> None:
-        fc.store.release_rotation_lock(fc.run.instance_uuid, fc.params["backup_type"], fc.request_id)
+        fc.store.release_rotation_lock(fc.run.instance_uuid, backup_type, fc.request_id)
+        return True
 
 
 class CreateBackupFlow(Flow):

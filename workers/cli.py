@@ -1,4 +1,4 @@
-"""``compute-actions``: dev (everything in one process), api, worker, flower."""
+"""``compute-actions``: dev (everything in one process), api, worker, flower; watch, actions, fleet."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +29,7 @@ def clouds_yaml(endpoint: str, token: str = "admin:admin") -> str:
         f"    block_storage_endpoint_override: {base}/volume/v3\n"
         "    identity_api_version: '3'\n"
         f"    identity_endpoint_override: {base}/identity/v3\n"
+        f"    image_endpoint_override: {base}/image\n"
     )
 
 
@@ -192,7 +193,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     api.add_argument("--workers", type=int, default=2)
     sub.add_parser("worker", help="a Celery worker; extra arguments go to 'celery worker'")
     sub.add_parser("flower", help="Flower on the broker; extra arguments go to 'celery flower'")
+    health = sub.add_parser("health", help="exit 0 if healthy, else 1: the API's /readyz, or --worker NAME's heartbeat")
+    health.add_argument("--worker", metavar="NAME", help="a worker's -n name (%%h expanded); default: check the API")
+    health.add_argument("--url", default=None, help="the API's readiness URL (default http://127.0.0.1:8774/readyz)")
+    health.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer")
+    from workers.operator_cli import add_operator_commands, run_operator_command  # watch, actions, fleet (HTTP)
+
+    add_operator_commands(sub)
     args, rest = parser.parse_known_args(argv)
+    operator_exit = run_operator_command(args, rest)
+    if operator_exit is not None:
+        return operator_exit
     logging.basicConfig(level=os.environ.get("COMPUTE_ACTIONS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
@@ -204,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_worker(settings, rest)
     elif args.command == "flower":
         return run_flower(settings, rest)
+    elif args.command == "health":
+        from workers.health import run_health
+
+        return run_health(settings, args.worker, args.url, args.timeout)
     return 0
 
 

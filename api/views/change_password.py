@@ -16,7 +16,7 @@ CHANGE_PASSWORD_SCHEMA = schemas.action(
     "changePassword", schemas.obj({"adminPass": schemas.string()}, required=["adminPass"]))
 
 
-@register("changePassword")
+@register("changePassword", CHANGE_PASSWORD_SCHEMA)
 def change_password_action(server_id: str, body: dict[str, Any]) -> Response:
     schemas.validate(CHANGE_PASSWORD_SCHEMA, body)
     instance = authorized_server(server_id, CHANGE_PASSWORD_RULE)

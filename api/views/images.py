@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from api import current, links, paging, query
+from api.errors import forbidden
 from api.timestamps import isotime, stored_time
 from compute.models import Image
 
@@ -136,5 +137,8 @@ def show_image(image_id: str) -> Any:
 
 @bp.delete("/images/<image_id>")
 def delete_image(image_id: str) -> Response:
+    """Glance refuses a protected image; Nova turns its 403 into ImageNotAuthorized."""
+    if current.service().get_image(current.context(), image_id).protected:
+        raise forbidden("You are not allowed to delete the image.")
     current.service().delete_image(current.context(), image_id)
     return Response(status=204)

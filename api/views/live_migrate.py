@@ -39,7 +39,7 @@ def boolean_or_auto() -> schemas.Validator:
         if value != "auto":
             boolean(value, path)
 
-    return check
+    return schemas.described(check, {"anyOf": [{"const": "auto"}, schemas.json_schema_of(boolean)]})
 
 
 def body_schema(mv: microversions.APIVersion) -> schemas.Validator:
@@ -73,7 +73,7 @@ def read_request(args: dict[str, Any], mv: microversions.APIVersion) -> LiveMigr
     )
 
 
-@register("os-migrateLive")
+@register("os-migrateLive", schema_for=body_schema)
 def live_migrate_action(server_id: str, body: dict[str, Any]) -> Response:
     """Below 2.34 the reply waits (at most ``[api] rpc_response_timeout``, as Nova's RPC call)
     for the destination to be chosen and checked. A failed check is Nova's 400 with its message;

@@ -22,7 +22,7 @@ MIGRATE_SCHEMA_V256 = schemas.action(
     "migrate", schemas.nullable(schemas.obj({"host": schemas.nullable(schemas.fqdn(), "string")}), "object"))
 
 
-@register("migrate")
+@register("migrate", schema_for=lambda mv: MIGRATE_SCHEMA_V256 if mv >= (2, 56) else None)
 def migrate_action(server_id: str, body: dict[str, Any]) -> Response:
     host = None
     if microversions.current() >= (2, 56):

@@ -16,7 +16,7 @@ RESET_STATE_SCHEMA = schemas.action(
     "os-resetState", schemas.obj({"state": schemas.enum("active", "error")}, required=["state"]))
 
 
-@register("os-resetState")
+@register("os-resetState", RESET_STATE_SCHEMA)
 def reset_state_action(server_id: str, body: dict[str, Any]) -> Response:
     """Synchronous: the state is written and the ``resetState`` action finished before the 202."""
     schemas.validate(RESET_STATE_SCHEMA, body)

@@ -12,7 +12,7 @@ from compute.states import TaskState, VmState
 def change_password(service: ComputeService, ctx: RequestContext, instance: Instance, password: str) -> Instance:
     def mutate(inst: Instance) -> None:
         check_instance_lock(ctx, inst)
-        check_instance_state(inst, "set_admin_password", vm_states=[VmState.ACTIVE])
+        check_instance_state(inst, "changePassword", vm_states=[VmState.ACTIVE])
         inst.task_state = TaskState.UPDATING_PASSWORD
 
     return service.start_action(ctx, instance.id, CHANGE_PASSWORD, mutate, params={"admin_password": password})

@@ -16,5 +16,5 @@ def confirm_resize(service: ComputeService, ctx: RequestContext, instance: Insta
     migration going finished -> confirming in the server's MULTI is what makes a second
     confirm, a revert, or another periodic process lose.
     """
-    return finish_the_move(service, ctx, instance, action=CONFIRM_RESIZE, method="confirm_resize",
+    return finish_the_move(service, ctx, instance, action=CONFIRM_RESIZE, method="confirmResize",
                            new_status=MigrationStatus.CONFIRMING, new_task_state=None)

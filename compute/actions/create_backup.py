@@ -49,8 +49,8 @@ def create_backup(
 
     def mutate(inst: Instance) -> None:
         check_instance_lock(ctx, inst)
-        check_instance_state(inst, "backup", vm_states=BACKUP_VM_STATES)
-        check_launched(inst, "backup")
+        check_instance_state(inst, "createBackup", vm_states=BACKUP_VM_STATES)
+        check_launched(inst, "createBackup")
         if inst.volume_backed:
             raise errors.Invalid("Backup is not supported for volume-backed instances.")
         inst.task_state = TaskState.IMAGE_BACKUP
@@ -80,9 +80,13 @@ def backup_image_record(ctx: RequestContext, instance: Instance, base: Image | N
     properties.update(metadata)
     properties["backup_type"] = backup_type
     visibility = "private"
+    members: dict[str, str] = {}
     if ctx.project_id != instance.project_id:
+        # nova/image/glance.py adds the server's project as a member of the shared image
         visibility = "shared"
         properties["instance_owner"] = instance.project_id
+        members[instance.project_id] = "pending"
+    formats = {"disk_format": base.disk_format, "container_format": base.container_format} if base else {}
     return Image(name=name, status="queued", owner=ctx.project_id, visibility=visibility,
                  min_ram=base.min_ram if base else 0, min_disk=base.min_disk if base else 0,
-                 progress=0, properties=properties)
+                 progress=0, properties=properties, members=members, **formats)

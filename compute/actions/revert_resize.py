@@ -15,5 +15,5 @@ def revert_resize(service: ComputeService, ctx: RequestContext, instance: Instan
     Unlike Nova, a revert whose source compute is down is refused (409) rather than
     destroying the copy on the destination and then failing.
     """
-    return finish_the_move(service, ctx, instance, action=REVERT_RESIZE, method="revert_resize",
+    return finish_the_move(service, ctx, instance, action=REVERT_RESIZE, method="revertResize",
                            new_status=MigrationStatus.REVERTING, new_task_state=TaskState.RESIZE_REVERTING)

@@ -11,6 +11,7 @@ from compute.store.aggregates import AggregateRecords
 from compute.store.base import iso_to_epoch
 from compute.store.catalog import CatalogRecords
 from compute.store.fleet_state import FleetState
+from compute.store.heartbeats import HeartbeatRecords
 from compute.store.hosts import HostRecords, capacity_shortfall
 from compute.store.idempotency import IdempotencyRecords
 from compute.store.instances import InstanceRecords
@@ -21,5 +22,5 @@ __all__ = ["Store", "capacity_shortfall", "iso_to_epoch"]
 
 
 class Store(InstanceRecords, HostRecords, CatalogRecords, MigrationRecords, RunRecords, FleetState,
-            IdempotencyRecords, AggregateRecords):
+            IdempotencyRecords, AggregateRecords, HeartbeatRecords):
     """``Store(client, prefix)``: the client must decode responses (``decode_responses=True``)."""

@@ -39,6 +39,15 @@ class ActionRecords(StoreBase):
         events = [ActionEvent.model_validate_json(v) for v in raw.values()]
         return sorted(events, key=lambda e: (e.start_time, e.key))
 
+    def put_event(self, request_id: str, event: ActionEvent, pipe: Any = None) -> None:
+        """Write one event of an action; with ``pipe`` it joins the caller's MULTI (the event of an
+        action done in full before its answer, such as lock, goes in with the action itself)."""
+        own = pipe is None
+        pipe = self._multi() if own else pipe
+        pipe.hset(self._keys.action_events(request_id), event.key, event.model_dump_json())
+        if own:
+            pipe.execute()
+
     def get_event(self, request_id: str, key: str) -> ActionEvent | None:
         raw = self._client.hget(self._keys.action_events(request_id), key)
         return None if raw is None else ActionEvent.model_validate_json(raw)

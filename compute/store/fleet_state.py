@@ -22,6 +22,19 @@ class FleetState(StoreBase):
     def advance_fleet_clock(self, seconds: float) -> float:
         return float(self._client.incrbyfloat(self._keys.fleet_clock_offset(), seconds))
 
+    # ---- the time scale set at runtime ------------------------------------------------------------
+    def fleet_time_scale(self) -> float | None:
+        """The duration scale an operator set at runtime; None: each process uses its [fleet] duration_scale."""
+        raw = self._client.get(self._keys.fleet_time_scale())
+        return None if raw is None else float(raw)
+
+    def set_fleet_time_scale(self, scale: float | None) -> None:
+        """Set the runtime duration scale for every process (None: back to each one's setting)."""
+        if scale is None:
+            self._client.delete(self._keys.fleet_time_scale())
+        else:
+            self._client.set(self._keys.fleet_time_scale(), repr(float(scale)))
+
     # ---- operation durations ------------------------------------------------------------------
     def set_fleet_durations(self, durations: dict[str, float]) -> None:
         if durations:
@@ -43,6 +56,13 @@ class FleetState(StoreBase):
 
     def clear_fault_rules(self) -> None:
         self._client.delete(self._keys.fleet_faults(), self._keys.fleet_fault_budget())
+
+    def remove_fault_rule(self, rule_id: str) -> bool:
+        """Delete one rule with its budget, in one MULTI; False when there was no such rule."""
+        pipe = self._multi()
+        pipe.hdel(self._keys.fleet_faults(), rule_id)
+        pipe.hdel(self._keys.fleet_fault_budget(), rule_id)
+        return bool(pipe.execute()[0])
 
     def fault_rules(self) -> dict[str, dict[str, Any]]:
         """Rule id -> rule, in rule id order."""

@@ -4,7 +4,8 @@ Keys are ``<prefix><name>``; the prefix belongs to one Store (settings ``redis.k
 a fresh one per test), so two stores on one Redis never see each other. Records are JSON
 strings of the compute.models classes. An index is the set or sorted set that lists a
 kind of record, for the ``list_*`` reads; the record and its index entries are always
-written in the same MULTI. Nothing expires except the two locks and the idempotency records.
+written in the same MULTI. Nothing expires except the two locks, the idempotency records
+and the worker heartbeats.
 
 Each entry: the key after the prefix, its Redis type, what it holds, its index, its TTL,
 then the store module and methods that write it. ``{id}`` is an instance uuid and ``{rid}``
@@ -82,7 +83,7 @@ Actions, events, flow runs and leases
 ``action:{rid}`` string: JSON InstanceAction. Index: ``instance:{id}:actions``. TTL: none.
     actions.record_action, delete_action, instances (with a state change), runs.commit_run.
 ``action:{rid}:events`` hash: event key -> JSON ActionEvent. Index: none. TTL: none.
-    runs.commit_run, actions.delete_action.
+    runs.commit_run, actions.put_event (lock/unlock, with the action), actions.delete_action.
 ``run:{rid}`` string: JSON FlowRun. Index: ``runs:due``. TTL: none.
     actions (with its action), runs.commit_run, claim_stale_run.
 ``runs:due`` zset: request id -> epoch after which the reaper may take the run over. The index of ``run:{rid}``.
@@ -125,6 +126,15 @@ The simulated fleet (fleet/)
     fleet_state.start_fleet_op, update_fleet_op.
 ``fleet:clock_offset`` string: seconds (float) the simulated clock runs ahead. Index: none. TTL: none.
     fleet_state.advance_fleet_clock.
+``fleet:time_scale`` string: the [fleet] duration_scale an operator set at runtime (float; absent: each
+    process's own setting). Index: none. TTL: none. fleet_state.set_fleet_time_scale (the fleet control API).
+
+Worker heartbeats (workers/heartbeat.py)
+``workers`` set: Celery node names of workers that have beaten. The index of ``worker:{name}``; each beat
+    drops the names whose records expired. TTL: none. heartbeats.record_heartbeat, remove_heartbeat.
+``worker:{name}`` string (``{name}`` a Celery node name): JSON WorkerHeartbeat (name, pid, hostname, time).
+    Index: ``workers``. TTL: [health] heartbeat_ttl_seconds (PX), renewed by every beat.
+    heartbeats.record_heartbeat, remove_heartbeat.
 """
 from __future__ import annotations
 
@@ -291,3 +301,13 @@ class Keys:
 
     def fleet_clock_offset(self) -> str:
         return self._k("fleet", "clock_offset")
+
+    def fleet_time_scale(self) -> str:
+        return self._k("fleet", "time_scale")
+
+    # ---- worker heartbeats --------------------------------------------------------------------
+    def worker_index(self) -> str:
+        return self._k("workers")
+
+    def worker(self, name: str) -> str:
+        return self._k("worker", name)

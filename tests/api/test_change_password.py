@@ -51,14 +51,14 @@ def test_change_password__invalid_body_is_400(client, active_server, body, messa
 
 def test_change_password__not_active_is_409(client, build_server):
     response = post_action(client, build_server.id, BODY, OWNER)
-    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'set_admin_password' instance "
+    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'changePassword' instance "
                                                           f"{build_server.id} while it is in vm_state building")
 
 
 def test_change_password__busy_task_is_409(client, active_server):
     assert post_action(client, active_server.id, BODY, OWNER).status_code == 202
     response = post_action(client, active_server.id, BODY, OWNER)
-    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'set_admin_password' instance "
+    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'changePassword' instance "
                                                           f"{active_server.id} while it is in task_state "
                                                           "updating_password")
 

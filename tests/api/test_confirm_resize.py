@@ -49,7 +49,7 @@ def test_confirm__204_empty_and_the_migration_confirming(client: FlaskClient, st
 def test_confirm__not_resized_is_409_and_without_a_finished_migration_400(
         client: FlaskClient, store: Store, active_server: Instance) -> None:
     response = post_action(client, active_server.id, {"confirmResize": None}, OWNER)
-    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'confirm_resize' instance {active_server.id} "
+    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'confirmResize' instance {active_server.id} "
                                                           "while it is in vm_state active")
     set_fields(store, active_server.id, vm_state=VmState.RESIZED)
     response = post_action(client, active_server.id, {"confirmResize": None}, OWNER)

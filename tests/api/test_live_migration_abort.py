@@ -36,7 +36,7 @@ def test_abort__404_unknown_409_not_migrating(client, store, active_server, runn
     store.update_instance(sid, lambda i: setattr(i, "task_state", None))
     response = abort(client, sid, running.id)
     assert (response.status_code, fault(response)[2]) == (
-        409, f"Cannot 'abort live migration' instance {sid} while it is in task_state None")
+        409, f"Instance {sid} is in an invalid state for 'abort live migration'")
 
 
 def test_abort__below_2_24_does_not_exist_and_is_admin_only(client, active_server, running):

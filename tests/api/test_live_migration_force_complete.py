@@ -55,7 +55,7 @@ def test_force_complete__400_when_not_running_unknown_or_cold(client, store, act
 def test_force_complete__409_unless_active_and_migrating(client, store, active_server):
     response = force(client, active_server.id, 1)
     assert (response.status_code, fault(response)[2]) == (
-        409, f"Cannot 'force_complete' instance {active_server.id} while it is in task_state None")
+        409, f"Instance {active_server.id} is in an invalid state for 'force_complete'")
 
 
 def test_force_complete__policy(client, active_server, running):

@@ -23,7 +23,10 @@ ADMIN_OR_OWNER_RULES = {
     "os_compute_api:servers:revert_resize", "os_compute_api:os-instance-actions:list",
     "os_compute_api:os-instance-actions:show", "os_compute_api:servers:create", "os_compute_api:servers:delete",
     "os_compute_api:servers:show", "os_compute_api:servers:index", "os_compute_api:servers:detail",
-    "os_compute_api:os-admin-password",
+    "os_compute_api:os-admin-password", "os_compute_api:servers:stop", "os_compute_api:servers:start",
+    "os_compute_api:os-pause-server:pause", "os_compute_api:os-pause-server:unpause",
+    "os_compute_api:os-suspend-server:suspend", "os_compute_api:os-suspend-server:resume",
+    "os_compute_api:os-lock-server:lock", "os_compute_api:os-lock-server:unlock",
 }
 ADMIN_API_RULES = {
     "os_compute_api:os-admin-actions:reset_state", "os_compute_api:os-admin-actions:inject_network_info",
@@ -37,6 +40,7 @@ ADMIN_API_RULES = {
     "os_compute_api:os-hypervisors:show", "os_compute_api:os-services:list",
     "os_compute_api:os-extended-server-attributes", "os_compute_api:servers:create:forced_host",
     "os_compute_api:servers:index:get_all_tenants", "os_compute_api:servers:detail:get_all_tenants",
+    "os_compute_api:os-lock-server:unlock:unlock_override",
 }
 
 

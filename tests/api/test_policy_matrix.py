@@ -46,6 +46,15 @@ OPERATIONS: dict[str, tuple[Operation, dict[str, int]]] = {
     "show instance action": (lambda c, s, h, st: c.get(
         f"/v2.1/servers/{s.id}/os-instance-actions/{first_action(st, s)}", headers=h),
         {"admin": 200, "owner": 200, "other": 404, "none": 401}),
+    "os-stop": (action({"os-stop": None}), {"admin": 202, "owner": 202, "other": 404, "none": 401}),
+    "pause": (action({"pause": None}), {"admin": 202, "owner": 202, "other": 404, "none": 401}),
+    "suspend": (action({"suspend": None}), {"admin": 202, "owner": 202, "other": 404, "none": 401}),
+    "lock": (action({"lock": {"locked_reason": "r"}}, "2.73"), {"admin": 202, "owner": 202, "other": 404, "none": 401}),
+    "unlock": (action({"unlock": None}), {"admin": 202, "owner": 202, "other": 404, "none": 401}),
+    # the policy passes for the owner: the 409 is the state check (the server is not stopped, paused, suspended)
+    "os-start": (action({"os-start": None}), {"admin": 409, "owner": 409, "other": 404, "none": 401}),
+    "unpause": (action({"unpause": None}), {"admin": 409, "owner": 409, "other": 404, "none": 401}),
+    "resume": (action({"resume": None}), {"admin": 409, "owner": 409, "other": 404, "none": 401}),
     # server operations guarded by admin_api
     "os-resetState": (action({"os-resetState": {"state": "error"}}),
                       {"admin": 202, "owner": 403, "other": 404, "none": 401}),

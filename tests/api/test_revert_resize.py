@@ -34,14 +34,14 @@ def test_revert__202_and_revert_resize_status(client: FlaskClient, store: Store,
     shown = show(client, resized_server)
     assert (shown["status"], shown["OS-EXT-STS:task_state"]) == ("REVERT_RESIZE", "resize_reverting")
     response = post_action(client, resized_server.id, {"confirmResize": None})
-    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'confirm_resize' instance {resized_server.id} "
+    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'confirmResize' instance {resized_server.id} "
                                                           "while it is in task_state resize_reverting")
 
 
 def test_revert__not_resized_409_no_migration_400_source_down_409(
         client: FlaskClient, store: Store, fleet: SimulatedFleet, active_server: Instance) -> None:
     response = post_action(client, active_server.id, {"revertResize": None}, OWNER)
-    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'revert_resize' instance {active_server.id} "
+    assert fault(response) == ("conflictingRequest", 409, f"Cannot 'revertResize' instance {active_server.id} "
                                                           "while it is in vm_state active")
     set_fields(store, active_server.id, vm_state=VmState.RESIZED)
     assert fault(post_action(client, active_server.id, {"revertResize": None}))[1:] == (

@@ -48,8 +48,10 @@ def running_dev_server(workdir: Path, **env_overrides: str) -> Iterator[DevServe
     port = free_port()
     log = workdir / "dev.log"
     clouds = workdir / "clouds.yaml"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COMPUTE_ACTIONS_FLEET__DURATION_SCALE="0.2",
-               COMPUTE_ACTIONS_ENGINE__POLL_INTERVAL_SECONDS="0.2", **env_overrides)
+    # One server serves a whole session of client tests, more servers than Nova's default quota.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COMPUTE_ACTIONS_FLEET__DURATION_SCALE": "0.2",
+           "COMPUTE_ACTIONS_ENGINE__POLL_INTERVAL_SECONDS": "0.2", "COMPUTE_ACTIONS_QUOTA__INSTANCES": "-1",
+           "COMPUTE_ACTIONS_QUOTA__CORES": "-1", "COMPUTE_ACTIONS_QUOTA__RAM": "-1", **env_overrides}
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "dev", "--port", str(port),
                                  "--clouds-yaml", str(clouds)],

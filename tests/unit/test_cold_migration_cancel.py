@@ -105,7 +105,7 @@ def test_cancel__unknown_or_foreign_migration_is_404_and_idle_server_409(engine:
     for bad in (m.id + 100, "x", "-1"):
         with pytest.raises(errors.NotFound, match=f"Migration {bad} not found for instance {inst.id}"):
             cold_migration_cancel.cancel_migration(engine.service, admin_ctx(), server(engine, inst), bad)
-    with pytest.raises(errors.InstanceInvalidState, match="task_state None"):
+    with pytest.raises(errors.InstanceInvalidState, match="is in an invalid state for 'cancel_migration'"):
         cold_migration_cancel.cancel_migration(engine.service, admin_ctx(), other, m.id)
 
 

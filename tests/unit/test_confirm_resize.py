@@ -48,7 +48,7 @@ def test_confirm__not_resized_is_409_and_no_finished_migration_is_400(engine: En
     inst = engine.boot()
     with pytest.raises(errors.InstanceInvalidState) as caught:
         confirm_resize.confirm_resize(engine.service, demo_ctx(), inst)
-    assert caught.value.message == f"Cannot 'confirm_resize' instance {inst.id} while it is in vm_state active"
+    assert caught.value.message == f"Cannot 'confirmResize' instance {inst.id} while it is in vm_state active"
     set_fields(engine, inst, vm_state=VmState.RESIZED)
     with pytest.raises(errors.Invalid, match="^Instance has not been resized.$"):
         confirm_resize.confirm_resize(engine.service, demo_ctx(), server(engine, inst))

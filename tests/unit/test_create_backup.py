@@ -155,3 +155,19 @@ def test_backup__abandoned_by_the_reaper_leaves_no_saving_image(
     after = engine.store.get_instance(inst.id)
     assert (after.vm_state, after.task_state) == (VmState.ACTIVE, None)
     assert engine.store.get_action(ctx.request_id).message == "Error"
+
+
+def test_backup__abandoned_in_its_rotation_still_keeps_only_rotation_backups(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upload made the new image active, so the rollback owes its rotation (found by the chaos test)."""
+    inst = engine.boot()
+    for name in ("a", "b"):
+        backup(engine, inst, rotation=2, name=name)
+        engine.drain()
+    crash_every_time(monkeypatch, RotateBackups, "execute")
+    ctx, _ = backup(engine, inst, rotation=2, name="c")
+    engine.crash_until_abandoned(ctx.request_id)
+    assert engine.store.get_run(ctx.request_id).status == "error"
+    assert sorted(backups_of(engine, inst)) == ["b", "c"]
+    assert engine.store.backups_past_rotation(inst.id, "daily", 2) == []
+    assert engine.store.rotation_lock_holder(inst.id, "daily") is None

@@ -42,6 +42,12 @@ SHAPES: dict[tuple[str, str], tuple[int, list[str], list[str]]] = {
             "CopyDiskAndPowerOff", "MoveToDestination", "FinishMigrationOnDestination", "MarkResized"],
         ["MigrationCheckpoint", "ClaimDestination", "CopyDiskAndPowerOff", "MoveToDestination",
          "FinishMigrationOnDestination"]),
+    ("pause", ""): (1, ["PauseCheckpoint", "PauseGuest", "MarkPaused"], ["PauseCheckpoint", "PauseGuest"]),
+    ("resume", ""): (1, ["ResumeCheckpoint", "ResumeGuest", "MarkResumed"], ["ResumeCheckpoint", "ResumeGuest"]),
+    ("start", ""): (1, ["StartCheckpoint", "PowerOn", "MarkStarted"], ["StartCheckpoint", "PowerOn"]),
+    ("stop", ""): (1, ["StopCheckpoint", "PowerOff", "MarkStopped"], ["StopCheckpoint", "PowerOff"]),
+    ("suspend", ""): (1, ["SuspendCheckpoint", "SuspendGuest", "MarkSuspended"], ["SuspendCheckpoint", "SuspendGuest"]),
+    ("unpause", ""): (1, ["UnpauseCheckpoint", "UnpauseGuest", "MarkUnpaused"], ["UnpauseCheckpoint", "UnpauseGuest"]),
     ("resetNetwork", ""): (1, ["ResetNetwork"], ["ResetNetwork"]),
     ("revertResize", ""): (
         1, ["RevertCheckpoint", "DestroyDestinationCopy", "ReleaseDestinationClaim", "FinishRevertOnSource",
