@@ -5,6 +5,12 @@ polled, never waited on: the engine re-enqueues itself between polls, so a worke
 slot is never held by a running migration or snapshot. Starting the same ``op_id``
 twice must not start a second operation (a redelivered step calls start again).
 A real driver keeps the op_id -> job mapping the same way.
+
+A poll that is not done may say when the operation is due (``due_in``): the engine then
+wakes the step at that time (and, for a step that shows progress, a bounded number of
+times before it) instead of polling. A driver that cannot tell leaves it None and is
+polled with exponential backoff (``[engine] poll_interval_seconds``, doubling, up to
+``poll_backoff_max_seconds``).
 """
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ class OperationStatus(BaseModel):
     error: str | None = None
     progress: int = 0
     details: dict[str, Any] = Field(default_factory=dict)
+    # Seconds from this poll until the operation should be done; None when the driver cannot tell.
+    due_in: float | None = None
 
 
 class HypervisorDriver(Protocol):

@@ -116,8 +116,16 @@ class EngineOptions(BaseModel):
     start_grace_seconds: float = 30.0
     # After this many reaps an action is failed with a recorded reason instead of resumed.
     max_reaps: int = 3
-    # Polling period for simulated long operations (re-enqueued with a countdown).
+    # A wait whose end is unknown (a driver that gives no due time, another flow, a lock) is polled
+    # after poll_interval_seconds, then twice as long at each wait of the same step, up to
+    # poll_backoff_max_seconds. An operation the driver says is due is woken when it is due.
     poll_interval_seconds: float = 0.5
+    poll_backoff_max_seconds: float = 10.0
+    # An operation whose progress is shown (live-migration bytes, cold-migration disk, backup upload)
+    # also wakes its step to record it: at most progress_updates times, and at most every
+    # progress_interval_seconds.
+    progress_updates: int = 10
+    progress_interval_seconds: float = 2.0
     visibility_timeout_seconds: int = 3600
 
 

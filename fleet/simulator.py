@@ -10,6 +10,7 @@ tests land a kill while a worker is inside a step.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -225,7 +226,8 @@ class SimulatedFleet:
         fraction = 1.0 if duration <= 0 or forced else min(1.0, elapsed / duration)
         details = with_progress(op["details"], fraction)
         if fraction < 1.0:
-            return OperationStatus(done=False, progress=int(100 * fraction), details=details)
+            return OperationStatus(done=False, progress=int(100 * fraction), details=details,
+                                   due_in=due_in(duration - elapsed))
         if op["outcome"] == "fail":
             return OperationStatus(done=True, error=op["message"], progress=100, details=details)
         return OperationStatus(done=True, progress=100, details=details)
@@ -244,6 +246,15 @@ class SimulatedFleet:
     def operation_count(self, operation: str) -> int:
         """How many distinct operations of a kind were started (tests assert 'exactly once')."""
         return len(self.operations(operation))
+
+
+def due_in(remaining: float) -> float:
+    """Seconds until an operation ends, rounded up to the millisecond and a millisecond more.
+
+    The duration is already scaled (``duration_scale``) and the clock is wall time plus the
+    fleet's offset, so this is wall seconds: a wake-up queued that far ahead finds it done.
+    """
+    return math.ceil(max(0.0, remaining) * 1000) / 1000 + 0.001
 
 
 def with_progress(details: dict[str, Any], fraction: float) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 The API already moved the migration to cancelling, in the MULTI that recorded this
 action (compute/actions/cold_migration_cancel.py). The migrate flow sees it at its
 next step, undoes what it did (claims, task_state) and marks the migration cancelled;
-this flow waits for that, without holding a worker, so that this action's one event
-ends when the rollback has ended and says how it went.
+this flow wakes it, then waits for that with backoff, without holding a worker, so that
+this action's one event ends when the rollback has ended and says how it went.
 """
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ class AwaitMigrationRollback(InConductor, Step):
         migration = migration_of(fc)
         migrate_run = fc.store.get_run(migration.request_id or "")
         if migrate_run is not None and not migrate_run.finished:
-            return Wait(fc.poll_interval())
+            if fc.first_wait:  # the migrate flow sees ``cancelling`` at its next wake: now
+                fc.nudge(migrate_run.request_id)
+            return fc.backoff()
         if migration.status != MigrationStatus.CANCELLED:
             raise StepFailed(f"Migration {migration.id} ended {migration.status}, not cancelled")
         source = migration.source_compute

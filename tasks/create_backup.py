@@ -62,12 +62,22 @@ class BeginSnapshot(Step):
 
 
 class UploadSnapshot(DriverOperation):
+    """The snapshot and its upload; the image's progress follows the upload while it is ``saving``."""
+
     event = EVENT
     operation = "snapshot"
+    shows_progress = True
 
     def execute(self, fc: FlowContext) -> Wait | None:
         move_task_state(fc, (TaskState.IMAGE_PENDING_UPLOAD,), TaskState.IMAGE_UPLOADING)
         return super().execute(fc)
+
+    def on_progress(self, fc: FlowContext, status: OperationStatus) -> None:
+        def uploading(image: Image) -> None:
+            if image.status == "saving":
+                image.progress = status.progress
+
+        fc.store.update_image(fc.params["image_id"], uploading)
 
     def on_done(self, fc: FlowContext, status: OperationStatus) -> None:
         def activate(image: Image) -> None:
@@ -98,7 +108,7 @@ class RotateBackups(Step):
 
     def execute(self, fc: FlowContext) -> Wait | None:
         if not self.rotate_under_lock(fc):
-            return Wait(fc.poll_interval())
+            return fc.backoff()  # another backup of this server rotates
         return None
 
     def revert(self, fc: FlowContext) -> None:

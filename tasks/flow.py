@@ -45,6 +45,7 @@ from compute.queue import Enqueuer
 from compute.settings import Settings
 from compute.store import Store
 from tasks.step import (
+    BACKOFF_KEY,
     Flow,
     FlowContext,
     Step,
@@ -137,12 +138,15 @@ class FlowRunner:
         if began_with != flow.version:
             return (f"The {run.flow} flow changed from version {began_with} to {flow.version} since this "
                     "action began; it cannot resume, and its steps were not reverted")
+        saved = dict(run.ctx)
+        backoff = saved.pop(BACKOFF_KEY, None)
         try:
-            values = flow.values_model.model_validate(run.ctx)
+            values = flow.values_model.model_validate(saved)
         except ValidationError as exc:
             return (f"The values saved by this {run.flow} action no longer fit its flow "
                     f"({exc.error_count()} problems); it cannot resume, and its steps were not reverted")
-        return FlowContext(self.store, self.driver, self.settings, run, values)
+        return FlowContext(self.store, self.driver, self.settings, run, values, enqueuer=self.enqueuer,
+                           backoff=float(backoff) if isinstance(backoff, int | float) else None)
 
     def _end_unresumable(self, run: FlowRun, owner: str, reason: str) -> str:
         """End a run no flow can resume: its open events closed with the reason, nothing reverted."""
@@ -182,6 +186,7 @@ class FlowRunner:
         if isinstance(outcome, Wait):
             return outcome
         run.cursor += 1
+        fc.backoff_seconds = None  # the next step backs off from the start
         finished = []
         if key and event_key(steps, run.cursor) != key:
             # Read again: the step may have added details to its own event.
@@ -226,6 +231,7 @@ class FlowRunner:
         run = fc.run
         run.phase = "revert"
         run.error = reason
+        fc.backoff_seconds = None
         run.lost_in_step = 0
         # The step at the cursor may have half-run; it is reverted too.
         run.cursor = min(run.cursor, len(steps) - 1)

@@ -14,9 +14,14 @@ class DriverOperation(Step):
     Starting is idempotent on the op id, so a redelivered step never starts a second one.
     The driver call names ``hosts`` and then the server: by default the one host the step
     runs on (the server's, or the source's or destination's with a move's mixin).
+
+    The step is woken when the driver says the operation is due (``FlowContext.wait_for``),
+    else with backoff. A step with ``shows_progress`` is also woken to record progress
+    (``on_progress``), at most ``[engine] progress_updates`` times per operation.
     """
 
     operation: ClassVar[str]
+    shows_progress: ClassVar[bool] = False
 
     def hosts(self, fc: FlowContext) -> tuple[str, ...]:
         host = self.runs_on(fc)
@@ -43,7 +48,7 @@ class DriverOperation(Step):
         status = fc.driver.poll(op_id)
         if not status.done:
             self.on_progress(fc, status)
-            return Wait(fc.poll_interval())
+            return fc.wait_for(status, progress=self.shows_progress)
         if status.error:
             raise StepFailed(status.error)
         self.on_done(fc, status)

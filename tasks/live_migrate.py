@@ -230,7 +230,11 @@ class TransferGuest(Step):
                 raise StepFailed(status.error)
             return None
         self.enforce_completion_timeout(fc, values, inst, op_id)
-        return Wait(fc.poll_interval())
+        wait = fc.wait_for(status, progress=True)
+        until_timeout = self.seconds_to_completion_timeout(fc, values, inst)
+        if until_timeout is not None and until_timeout < wait.seconds:
+            return Wait(until_timeout)
+        return wait
 
     def show_progress(self, fc: FlowContext, progress: int) -> None:
         def mutate(i: Instance) -> None:
@@ -239,13 +243,33 @@ class TransferGuest(Step):
 
         fc.store.update_instance(fc.run.instance_uuid, mutate)
 
+    @staticmethod
+    def completion_limit(fc: FlowContext, values: LiveMigrationValues, inst: Instance) -> float | None:
+        """``[libvirt] live_migration_completion_timeout`` seconds per GiB copied; None when disabled."""
+        options = fc.settings.libvirt
+        if not options.live_migration_completion_timeout:
+            return None
+        return float(options.live_migration_completion_timeout * transfer_gib(inst, values.block_migration))
+
+    def seconds_to_completion_timeout(self, fc: FlowContext, values: LiveMigrationValues,
+                                      inst: Instance) -> float | None:
+        """How long until the timeout action is due (just past the limit), so a wait does not overshoot it.
+
+        None when there is none left to take: disabled, or already forced.
+        """
+        limit = self.completion_limit(fc, values, inst)
+        if limit is None or values.timeout_forced:
+            return None
+        elapsed = hypervisor_now(fc) - (values.transfer_started_at or 0.0)
+        return max(0.0, limit - elapsed) + 0.01
+
     def enforce_completion_timeout(self, fc: FlowContext, values: LiveMigrationValues, inst: Instance,
                                    op_id: str) -> None:
         """``[libvirt] live_migration_completion_timeout`` seconds per GiB copied, then its timeout action."""
         options = fc.settings.libvirt
-        if not options.live_migration_completion_timeout:
+        limit = self.completion_limit(fc, values, inst)
+        if limit is None:
             return
-        limit = options.live_migration_completion_timeout * transfer_gib(inst, values.block_migration)
         if hypervisor_now(fc) - (values.transfer_started_at or 0.0) <= limit:
             return
         if options.live_migration_timeout_action == "force_complete":

@@ -4,7 +4,8 @@ The abort is a compare-and-set of the migration record to ``cancelled``, allowed
 statuses the request was accepted for (``running``; also ``queued``/``preparing`` from 2.65).
 The migration's own flow sees it at its next step or poll, cancels its copy job and rolls back
 (claims, destination, task_state), leaving the record ``cancelled``. This action's one event
-ends when that rollback has ended, without holding a worker while it waits. A migration that
+ends when that rollback has ended, without holding a worker while it waits (it wakes the
+migration's flow at once, then looks again with backoff). A migration that
 reached ``completed`` first cannot be aborted, and the event says so.
 """
 from __future__ import annotations
@@ -32,7 +33,10 @@ class CancelMigration(Step):
                 raise InvalidMigrationState(m.id, m.instance_uuid, m.status, "abort live migration")
             m.status = MigrationStatus.CANCELLED
 
-        fc.store.update_migration(migration_of(fc).id, cancel)
+        migration = fc.store.update_migration(migration_of(fc).id, cancel)
+        # The migration's flow sees ``cancelled`` at its next wake; wake it now instead.
+        if migration.request_id:
+            fc.nudge(migration.request_id)
 
 
 class AwaitRollback(Step):
@@ -42,7 +46,7 @@ class AwaitRollback(Step):
         migration = migration_of(fc)
         migrating = fc.store.get_run(migration.request_id or "")
         if migrating is not None and not migrating.finished:
-            return Wait(fc.poll_interval())
+            return fc.backoff()
         leftover = fc.store.hosts_claimed_by(fc.run.instance_uuid) - {fc.instance().host}
         if leftover:
             raise StepFailed(f"Migration {migration.id} was cancelled but claims remain on {sorted(leftover)}")

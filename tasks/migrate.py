@@ -176,6 +176,7 @@ class CopyDiskAndPowerOff(OnSource, DriverOperation):
 
     event = "compute_resize_instance"
     operation = "migrate_disk_and_power_off"
+    shows_progress = True  # the server's progress and the migration's disk bytes
 
     def hosts(self, fc: FlowContext) -> tuple[str, ...]:
         migration = migration_of(fc)

@@ -5,23 +5,53 @@ subclass them. Kept apart from the runner so that a flow module reads as a list 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from compute import errors
-from compute.driver import HypervisorDriver
+from compute.driver import HypervisorDriver, OperationStatus
 from compute.models import ActionEvent, FlowRun, Instance
+from compute.queue import Enqueuer
 from compute.settings import Settings
 from compute.store import Store
 
 
 @dataclass(frozen=True)
 class Wait:
-    """Returned by a step that is not finished: run it again after ``seconds``."""
+    """Returned by a step that is not finished: run it again after ``seconds``.
+
+    Steps do not choose the seconds themselves: ``FlowContext.wait_for`` wakes a step when its
+    driver operation is due, ``FlowContext.backoff`` when nothing says when to look again.
+    """
 
     seconds: float
+
+
+# Where a run's saved values keep the engine's backoff of the step at the cursor (tasks/flow.py).
+BACKOFF_KEY = "_backoff_seconds"
+
+
+def progress_wait(progress: int, due_in: float, updates: int, min_interval: float) -> float:
+    """Seconds until an operation's progress reaches its next mark, or until it is due.
+
+    The marks are the whole percents ``ceil(100 k / updates)``, k = 1 .. updates - 1. The time to
+    the next one above ``progress`` is taken from the progress reported (a whole percent, at or
+    below the true fraction) and the time left, assuming steady progress, plus a millisecond:
+    so it is never short of the mark, and every wake-up before the due one finds the progress
+    past at least one more mark. Hence at most ``updates`` wake-ups per operation (the last at
+    its due time), and, with the wait at least ``min_interval``, at most one per ``min_interval``.
+    """
+    if updates <= 1 or progress >= 100:
+        return due_in
+    marks = (math.ceil(100 * k / updates) for k in range(1, updates))
+    next_mark = next((m for m in marks if m > progress), None)
+    if next_mark is None or next_mark >= 100:
+        return due_in
+    to_mark = due_in * (next_mark - progress) / (100.0 - progress) + 0.001
+    return min(due_in, max(min_interval, to_mark))
 
 
 class StepFailed(errors.ComputeError):
@@ -73,13 +103,18 @@ class FlowContext:
     """
 
     def __init__(self, store: Store, driver: HypervisorDriver, settings: Settings, run: FlowRun,
-                 values: FlowValues | None = None) -> None:
+                 values: FlowValues | None = None, enqueuer: Enqueuer | None = None,
+                 backoff: float | None = None) -> None:
         self.store = store
         self.driver = driver
         self.settings = settings
         self.run = run
         self.values = values if values is not None else FlowValues()
         self.event_key: str | None = None
+        self.enqueuer = enqueuer
+        # The last backoff wait of the step at the cursor (None: it has not backed off yet);
+        # saved with the values under BACKOFF_KEY, cleared by the runner when the cursor moves.
+        self.backoff_seconds = backoff
 
     @property
     def params(self) -> dict[str, Any]:
@@ -98,12 +133,62 @@ class FlowContext:
     def op_id(self, operation: str) -> str:
         return operation_id(self.run.request_id, operation)
 
+    def backoff(self) -> Wait:
+        """Wait for what nobody says the time of: ``poll_interval_seconds`` at the step's first
+        wait, twice the last one at each next, up to ``poll_backoff_max_seconds``."""
+        engine = self.settings.engine
+        if self.backoff_seconds is None:
+            seconds = engine.poll_interval_seconds
+        else:
+            seconds = self.backoff_seconds * 2
+        seconds = min(max(seconds, engine.poll_interval_seconds), engine.poll_backoff_max_seconds)
+        self.backoff_seconds = seconds
+        return Wait(seconds)
+
+    @property
+    def first_wait(self) -> bool:
+        """Whether the step at the cursor has not backed off yet (it is waiting for the first time)."""
+        return self.backoff_seconds is None
+
+    def wait_for(self, status: OperationStatus, *, progress: bool = False) -> Wait:
+        """The wait of a step polling an operation that is not done.
+
+        When the driver says when it is due, the step wakes then; with ``progress``, also at the
+        operation's next progress mark (``progress_wait``: at most ``[engine] progress_updates``
+        wakes, at most one per ``progress_interval_seconds``). Else it backs off.
+        """
+        if status.due_in is None:
+            return self.backoff()
+        due = max(0.0, status.due_in)
+        if progress:
+            engine = self.settings.engine
+            due = progress_wait(status.progress, due, engine.progress_updates, engine.progress_interval_seconds)
+        return Wait(due)
+
+    def nudge(self, request_id: str) -> None:
+        """Deliver another action now rather than at its next wake (it is told to stop, say).
+
+        The message carries the run's current wake number: if the run is waiting, it resumes
+        at once and its own wake-up finds a newer wake (or the run finished) and drops itself;
+        if it is running, this copy finds it leased, or a newer wake, and drops itself. Best
+        effort: the run sees the change at its own next wake anyway.
+        """
+        other = self.store.get_run(request_id)
+        if self.enqueuer is None or other is None or other.finished:
+            return
+        try:
+            self.enqueuer.enqueue(request_id, other.wake, 0.0)
+        except errors.QueueUnavailable:
+            pass
+
     def poll_interval(self) -> float:
         return self.settings.engine.poll_interval_seconds
 
     def save_values(self) -> None:
         """Copy the typed values into the run record; every commit does this first."""
         self.run.ctx = self.values.model_dump(mode="json")
+        if self.backoff_seconds is not None:
+            self.run.ctx[BACKOFF_KEY] = self.backoff_seconds
 
     def step_event(self) -> ActionEvent | None:
         """The current step's event as stored (a step may add details to it)."""

@@ -164,6 +164,14 @@ def print_json(value: Any, stream: TextIO | None = None) -> None:
     out.flush()
 
 
+def print_json_if_asked(args: argparse.Namespace, value: Any) -> bool:
+    """``--json``: print the API's answer as it came instead of a table or a line; True when it did."""
+    if not args.json:
+        return False
+    print_json(value)
+    return True
+
+
 def fail(message: str, code: int = 1) -> int:
     print(f"error: {message}", file=sys.stderr, flush=True)
     return code

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 from compute.settings import Settings, get_settings
 from workers.auto_confirm import AutoConfirmThread
+from workers.heartbeat import attach_to_worker, beating
 from workers.reaper import ReaperThread
 from workers.runtime import Runtime, build_runtime
 
@@ -78,7 +79,7 @@ def run_dev(host: str, port: int, settings: Settings, clouds_yaml_path: str | No
     if clouds_yaml_path:
         with open(clouds_yaml_path, "w", encoding="utf-8") as f:
             f.write(clouds_yaml(endpoint))
-    with embedded_worker(runtime):
+    with embedded_worker(runtime), beating(runtime):
         reaper.start()
         auto_confirm.start()
         print(dev_banner(endpoint), flush=True)
@@ -161,6 +162,7 @@ def run_worker(settings: Settings, celery_args: Sequence[str]) -> None:
     runtime = build_runtime(settings)
     reaper = ReaperThread(runtime.reaper, settings.engine.reaper_interval_seconds)
     auto_confirm = AutoConfirmThread(runtime.service)
+    attach_to_worker(runtime)
 
     @worker_ready.connect(weak=False)
     def start_reaper(**_: object) -> None:

@@ -20,7 +20,7 @@ from workers.api_client import (
     add_client_options,
     client_from,
     fail,
-    print_json,
+    print_json_if_asked,
     print_table,
     use_rich,
 )
@@ -71,11 +71,15 @@ def add_fleet_command(sub: Any) -> None:
 
 
 # ---- the commands -------------------------------------------------------------------------------
-def hosts(args: argparse.Namespace) -> int:
+def fleet_get(args: argparse.Namespace, path: str) -> Any:
+    """The extension's answer at ``path`` (``/hosts``), unwrapped from its key (``hosts``)."""
     client = client_from(args)
-    found = client.get(client.fleet_url("/hosts"))["hosts"]
-    if args.json:
-        print_json(found)
+    return client.get(client.fleet_url(path))[path.strip("/")]
+
+
+def hosts(args: argparse.Namespace) -> int:
+    found = fleet_get(args, "/hosts")
+    if print_json_if_asked(args, found):
         return 0
     print_table("Fleet hosts", ["Host", "State", "Status", "Type", "Zone", "VMs", "vCPUs used", "RAM used (MiB)"],
                 [[h["name"], h["state"], h["status"], h["hypervisor_type"], h["availability_zone"], h["running_vms"],
@@ -85,10 +89,8 @@ def hosts(args: argparse.Namespace) -> int:
 
 
 def operations(args: argparse.Namespace) -> int:
-    client = client_from(args)
-    found = client.get(client.fleet_url("/operations"))["operations"]
-    if args.json:
-        print_json(found)
+    found = fleet_get(args, "/operations")
+    if print_json_if_asked(args, found):
         return 0
     print_table("Operations a fault rule may name", ["Operation", "Kind", "Effects"],
                 [[o["name"], o["kind"], ", ".join(o["effects"])] for o in found], rich_output=use_rich(args))
@@ -108,10 +110,8 @@ def fault_rows(found: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def list_faults(args: argparse.Namespace) -> int:
-    client = client_from(args)
-    found = client.get(client.fleet_url("/faults"))["faults"]
-    if args.json:
-        print_json(found)
+    found = fleet_get(args, "/faults")
+    if print_json_if_asked(args, found):
         return 0
     if not found:
         print("no fault rules", flush=True)
@@ -128,8 +128,7 @@ def add_fault(args: argparse.Namespace) -> int:
     if args.factor is not None:
         body["factor"] = args.factor
     rule = client.request("POST", client.fleet_url("/faults"), body)[1]["fault"]
-    if args.json:
-        print_json(rule)
+    if print_json_if_asked(args, rule):
         return 0
     print(f"added fault rule {rule['id']}: {fault_rows([rule])[0][3]} on "
           f"{rule['host'] or 'every host'}, {'always' if rule['times_left'] is None else str(rule['times_left']) + ' time(s)'}",
@@ -152,8 +151,7 @@ def set_host(args: argparse.Namespace, up: bool) -> int:
     client = client_from(args)
     host = client.request("PATCH", client.fleet_url("/hosts/" + urllib.parse.quote(args.name, safe="")),
                           {"up": up})[1]["host"]
-    if args.json:
-        print_json(host)
+    if print_json_if_asked(args, host):
         return 0
     print(f"{host['name']} is {host['state']} (service {host['status']})", flush=True)
     return 0
@@ -168,9 +166,8 @@ def host_up(args: argparse.Namespace) -> int:
 
 
 def time_scale(args: argparse.Namespace) -> int:
-    client = client_from(args)
     if args.scale is None:
-        shown = client.get(client.fleet_url("/time"))["time"]
+        shown = fleet_get(args, "/time")
     else:
         if args.scale in ("config", "default"):
             scale: float | None = None
@@ -179,9 +176,9 @@ def time_scale(args: argparse.Namespace) -> int:
                 scale = float(args.scale)
             except ValueError:
                 return fail(f"time-scale takes a number or 'config', not {args.scale!r}", 2)
+        client = client_from(args)
         shown = client.request("PUT", client.fleet_url("/time"), {"scale": scale})[1]["time"]
-    if args.json:
-        print_json(shown)
+    if print_json_if_asked(args, shown):
         return 0
     origin = "set at runtime" if shown["source"] == "runtime" else "from [fleet] duration_scale"
     print(f"time scale {shown['scale']:g} ({origin}; configured {shown['configured_scale']:g})", flush=True)

@@ -22,14 +22,11 @@ a retry, not a failure).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import re
 import sys
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
 from workers.api_client import (
     ApiError,
@@ -37,15 +34,31 @@ from workers.api_client import (
     add_client_options,
     client_from,
     fail,
-    print_json,
+    print_json_if_asked,
     print_table,
     use_rich,
 )
+from workers.instance_actions import (
+    Event,
+    events_of,
+    failed,
+    find_server,
+    get_server,
+    list_actions,
+    negotiate,
+    parse_time,
+    show_action,
+    summary,
+    task_state,
+)
+from workers.watch_output import PlainOutput, RichOutput, event_label
+from workers.watch_progress import (
+    backup_progress,
+    cold_copy_progress,
+    live_copy_progress,
+)
 
-WANTED_VERSION = (2, 84)
-IMAGES_VERSION = "2.35"  # Nova's image proxy stops at 2.35
 NO_EVENT_GRACE = 5.0
-GIB = 1 << 30
 # What moves bytes, by the server's task_state while it does (Nova's vocabulary). The live
 # migration's copy has no event of its own (as in Nova, compute_live_migration closes once the
 # job is queued), so progress follows the server, not an open event.
@@ -57,341 +70,6 @@ EXIT_SUCCESS, EXIT_ERROR, EXIT_TIMEOUT, EXIT_REQUEST_FAILED = 0, 1, 2, 3
 # a task_state seen after one of these is still the earlier action's.
 SIDE_ACTIONS = frozenset({"live_migration_force_complete", "live_migration_cancel", "cold_migration_cancel",
                           "resetState", "lock", "unlock"})
-
-
-# ---- reading the API ----------------------------------------------------------------------------
-def parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
-
-
-def version_tuple(text: str) -> tuple[int, int]:
-    major, _, minor = text.partition(".")
-    return int(major), int(minor or 0)
-
-
-def negotiate(client: Client) -> str:
-    """2.84, or the endpoint's newest microversion when it is older."""
-    try:
-        doc = client.get(client.endpoint + "/")
-        newest = (doc.get("version") or {}).get("version") or "2.1"
-    except (ApiError, AttributeError, ValueError):
-        return "{}.{}".format(*WANTED_VERSION)
-    best = min(version_tuple(newest), WANTED_VERSION)
-    return f"{best[0]}.{best[1]}"
-
-
-def find_server(client: Client, ref: str, mv: str) -> dict[str, Any]:
-    """By id, else by exact name (the caller's project, then every project for an admin)."""
-    try:
-        return client.get(f"/servers/{urllib.parse.quote(ref, safe='')}", microversion=mv)["server"]
-    except ApiError as exc:
-        if exc.status not in (400, 404):
-            raise
-    for extra in ({}, {"all_tenants": "1"}):
-        try:
-            found = client.get("/servers/detail", microversion=mv,
-                               query={"name": f"^{re.escape(ref)}$", **extra})["servers"]
-        except ApiError as exc:
-            if exc.status in (400, 403):
-                continue
-            raise
-        exact = [s for s in found if s.get("name") == ref]
-        if len(exact) > 1:
-            raise ApiError(409, f"More than one server is named {ref}; give its ID.")
-        if exact:
-            return exact[0]
-    raise ApiError(404, f"No server with a name or ID of '{ref}' exists.")
-
-
-def get_server(client: Client, server_id: str, mv: str) -> dict[str, Any] | None:
-    try:
-        return client.get(f"/servers/{server_id}", microversion=mv)["server"]
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-def list_actions(client: Client, server_id: str, mv: str) -> list[dict[str, Any]]:
-    return client.get(f"/servers/{server_id}/os-instance-actions", microversion=mv)["instanceActions"]
-
-
-def show_action(client: Client, server_id: str, request_id: str, mv: str) -> dict[str, Any]:
-    return client.get(f"/servers/{server_id}/os-instance-actions/{urllib.parse.quote(request_id, safe='')}",
-                      microversion=mv)["instanceAction"]
-
-
-@dataclass
-class Event:
-    name: str
-    start: str | None
-    finish: str | None
-    result: str | None
-    host: str | None
-    details: str | None
-
-    @property
-    def key(self) -> tuple[str, str | None, str | None]:
-        return self.name, self.start, self.host
-
-    @property
-    def finished(self) -> bool:
-        return self.finish is not None
-
-    @property
-    def failed(self) -> bool:
-        return (self.result or "").lower() == "error"
-
-    @property
-    def seconds(self) -> float | None:
-        start, finish = parse_time(self.start), parse_time(self.finish)
-        return None if start is None or finish is None else max(0.0, finish - start)
-
-
-def events_of(action: dict[str, Any]) -> list[Event]:
-    events = [Event(e.get("event", "?"), e.get("start_time"), e.get("finish_time"), e.get("result"),
-                    e.get("host"), e.get("details")) for e in action.get("events") or []]
-    return sorted(events, key=lambda e: parse_time(e.start) or 0.0)
-
-
-def failure_of(events: list[Event]) -> Event | None:
-    """The event that made the action fail: an Error that no later event of its name made good."""
-    for index, event in enumerate(events):
-        if event.failed and not any(later.name == event.name and (later.result or "").lower() == "success"
-                                    for later in events[index + 1:]):
-            return event
-    return None
-
-
-def failed(action: dict[str, Any], events: list[Event]) -> tuple[bool, Event | None]:
-    """Did the action fail, and which event says why (None when no event does)?
-
-    An Error event that no later event of its name made good fails it. Without one, the action's
-    message decides: the engine sets ``Error`` when a flow fails (say, a live migration's copy,
-    which has no event of its own), and also, as Nova does, when a cold migration's host failed
-    ``prep_resize`` and another was taken, which is a retry (its Error event was made good).
-    """
-    culprit = failure_of(events)
-    if culprit is not None:
-        return True, culprit
-    retried = any(e.failed for e in events)
-    if (action.get("message") or "").lower() == "error" and not retried:
-        explained = [e for e in events if e.details]
-        return True, explained[-1] if explained else None
-    return False, None
-
-
-def summary(events: list[Event], server: dict[str, Any] | None, newest: bool,
-            action: dict[str, Any] | None = None) -> str:
-    """An action's outcome as the table shows it: running, Success, Error or '-' (no events)."""
-    if any(not e.finished for e in events) or (newest and server is not None and task_state(server)):
-        return "running"
-    if not events:
-        return "-"
-    return "Error" if failed(action or {}, events)[0] else "Success"
-
-
-def task_state(server: dict[str, Any]) -> str | None:
-    return server.get("OS-EXT-STS:task_state")
-
-
-# ---- progress -----------------------------------------------------------------------------------
-@dataclass
-class Progress:
-    fraction: float | None  # 0..1, None when unknown
-    processed: int | None = None  # bytes
-    total: int | None = None
-    what: str = ""
-
-    def text(self) -> str:
-        parts = []
-        if self.what:
-            parts.append(self.what)
-        if self.total:
-            parts.append(f"{human_bytes(self.processed or 0)} of {human_bytes(self.total)}")
-        return " ".join(parts)
-
-
-def human_bytes(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(count) < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"
-
-
-def live_copy_progress(client: Client, server: dict[str, Any], mv: str) -> Progress | None:
-    """The running live migration's bytes (admins, 2.23+); else the server's progress, once it moved."""
-    if version_tuple(mv) >= (2, 23):
-        try:
-            found = client.get(f"/servers/{server['id']}/migrations", microversion=mv)["migrations"]
-        except ApiError as exc:
-            if exc.status not in (403, 404):
-                raise
-            found = []
-        for migration in found:
-            memory, disk = migration.get("memory_total_bytes") or 0, migration.get("disk_total_bytes") or 0
-            if memory + disk:
-                done = (migration.get("memory_processed_bytes") or 0) + (migration.get("disk_processed_bytes") or 0)
-                what = "memory+disk" if disk else "memory"
-                return Progress(min(1.0, done / (memory + disk)), done, memory + disk, what)
-        if found:
-            return None  # queued or preparing: nothing moves yet
-    shown = server_progress(server, "")
-    return shown if shown is not None and shown.fraction else None
-
-
-def server_progress(server: dict[str, Any], what: str) -> Progress | None:
-    value = server.get("progress")
-    return None if value is None else Progress(min(100, max(0, int(value))) / 100, what=what)
-
-
-def cold_copy_progress(server: dict[str, Any]) -> Progress | None:
-    """The server's progress is the disk copy's; the flavor (2.47+) gives its size."""
-    shown = server_progress(server, "disk")
-    if shown is None:
-        return None
-    flavor = server.get("flavor") or {}
-    gib = (flavor.get("disk") or 0) + (flavor.get("ephemeral") or 0)
-    if gib and shown.fraction is not None:
-        shown.total = gib * GIB
-        shown.processed = int(shown.total * shown.fraction)
-    return shown
-
-
-def backup_progress(client: Client, server: dict[str, Any], since: float | None) -> Progress | None:
-    try:
-        images = client.get("/images/detail", microversion=IMAGES_VERSION, query={"server": server["id"]})["images"]
-    except ApiError:
-        return None
-    saving = [i for i in images if i.get("status") == "SAVING"
-              and (since is None or (parse_time(i.get("created")) or 0) >= since - 1)]
-    if not saving:
-        return None
-    image = max(saving, key=lambda i: parse_time(i.get("created")) or 0)
-    percent = min(100, int(image.get("progress") or 0))
-    # 0 until the engine reports upload progress on the image: shown as "saving", not as a stuck 0%
-    return Progress(percent / 100 if percent else None, what=f"image {image.get('name')} saving")
-
-
-# ---- output -------------------------------------------------------------------------------------
-def event_label(event: Event) -> str:
-    return f"{event.name} on {event.host}" if event.host else event.name
-
-
-class PlainOutput:
-    """One line per change: for logs, CI and pipes."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.began = time.monotonic()
-        self.buckets: dict[tuple[Any, ...], int] = {}
-
-    def line(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.began:6.1f}s] {text}", file=self.stream, flush=True)
-
-    def header(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
-
-    def started(self, event: Event) -> None:
-        self.line(f"start    {event_label(event)}")
-
-    def finished(self, event: Event) -> None:
-        took = f" ({event.seconds:.1f}s)" if event.seconds is not None else ""
-        why = f": {event.details}" if event.failed and event.details else ""
-        self.line(f"{(event.result or 'done'):<8} {event_label(event)}{took}{why}")
-
-    def progress(self, phase: str, shown: Progress) -> None:
-        """A line each time the phase passes another tenth (and at its first sight)."""
-        bucket = -1 if shown.fraction is None else int(shown.fraction * 10)
-        if self.buckets.get(phase) == bucket:
-            return
-        self.buckets[phase] = bucket
-        percent = "" if shown.fraction is None else f"{int(shown.fraction * 100):3d}% "
-        self.line(f"progress {phase} {percent}{shown.text()}".rstrip())
-
-    def phases_done(self, success: bool) -> None:
-        pass
-
-    def result(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
-
-    def close(self) -> None:
-        pass
-
-
-class RichOutput:
-    """A rich display: each event's start and end as a line, a spinner while it runs, a bar per copy."""
-
-    def __init__(self, stream: TextIO) -> None:
-        from rich.progress import (
-            BarColumn,
-            SpinnerColumn,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-        from rich.progress import Progress as RichProgress
-
-        from workers.api_client import console
-
-        self.console = console(True, stream)
-        self.display = RichProgress(SpinnerColumn(finished_text="[green]✔"), TextColumn("{task.description}"),
-                                    BarColumn(bar_width=30), TaskProgressColumn(), TextColumn("{task.fields[detail]}"),
-                                    TimeElapsedColumn(), console=self.console, transient=False)
-        self.running: dict[tuple[Any, ...], Any] = {}
-        self.phases: dict[str, Any] = {}
-        self.display.start()
-
-    def header(self, text: str) -> None:
-        self.display.console.print(text)
-
-    def started(self, event: Event) -> None:
-        self.display.console.print(f"[cyan]▶[/] {event_label(event)}")
-        self.running[event.key] = self.display.add_task(f"[cyan]{event_label(event)}", total=None, detail="")
-
-    def finished(self, event: Event) -> None:
-        task = self.running.pop(event.key, None)
-        if task is not None:
-            self.display.remove_task(task)
-        took = f" ({event.seconds:.1f}s)" if event.seconds is not None else ""
-        if event.failed:
-            why = f": {event.details}" if event.details else ""
-            self.display.console.print(f"[red]✘ {event_label(event)}{took}{why}[/]")
-        else:
-            self.display.console.print(f"[green]✔[/] {event_label(event)}{took}")
-
-    def progress(self, phase: str, shown: Progress) -> None:
-        if phase not in self.phases:
-            self.phases[phase] = self.display.add_task(f"[magenta]{phase}", total=None, detail="")
-        if shown.fraction is None:
-            self.display.update(self.phases[phase], detail=shown.text())
-        else:
-            self.display.update(self.phases[phase], total=100, completed=shown.fraction * 100, detail=shown.text())
-
-    def phases_done(self, success: bool) -> None:
-        """A copy seen last at 90% that the action got past (it succeeded) did reach its end."""
-        for task in self.phases.values():
-            if success:
-                self.display.update(task, total=100, completed=100)
-            self.display.stop_task(task)
-
-    def result(self, text: str) -> None:
-        style = "green" if text.startswith("Result: Success") else "red"
-        self.display.console.print(f"[bold {style}]{text}[/]")
-
-    def close(self) -> None:
-        if self.display.live.is_started:
-            self.display.stop()
 
 
 # ---- watch --------------------------------------------------------------------------------------
@@ -544,8 +222,7 @@ def actions_command(args: argparse.Namespace) -> int:
                          event_label(culprit) if culprit is not None and culprit.failed else ""])
     except ApiError as exc:
         return fail(str(exc), EXIT_REQUEST_FAILED)
-    if args.json:
-        print_json(detailed)
+    if print_json_if_asked(args, detailed):
         return EXIT_SUCCESS
     print_table(f"Actions of {server.get('name')} ({server['id']})",
                 ["Request ID", "Action", "Start Time", "User", "Message", "Events", "Result", "Failed at"],

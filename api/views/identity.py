@@ -27,9 +27,10 @@ import re
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from api import auth, bodies, current
+from api.blueprint_auth import authenticate_all_but
 from api.errors import ApiError
 from api.links import root_url
 from compute.directory import DEFAULT_DOMAIN, Directory, read_directory
@@ -44,11 +45,7 @@ TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not F
 DOMAIN = {"id": DEFAULT_DOMAIN, "name": "Default"}
 
 
-@bp.before_request
-def _authenticate() -> None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return
-    g.context = auth.context_builder(current.settings())(request.headers, g.request_id)
+authenticate_all_but(bp, PUBLIC_ENDPOINTS)
 
 
 @bp.errorhandler(ApiError)

@@ -58,7 +58,8 @@ def test_detail__admins_see_hosts_and_services_of_available_zones(client: FlaskC
     kvm2 = info["az1"]["hosts"]["compute-kvm-2"]["nova-compute"]
     assert (kvm2["available"], kvm2["active"]) == (False, True) and kvm2["updated_at"]
     assert info["az1"]["hosts"][HOST]["nova-compute"]["available"] is True
-    assert set(info["nova"]["hosts"]) == {"compute-kvm-3", "compute-xen-1"}  # disabled services are left out
+    # disabled services are left out
+    assert set(info["nova"]["hosts"]) == {"compute-kvm-3", "compute-kvm-4", "compute-kvm-5", "compute-xen-1"}
 
 
 def test_queries__strict_from_2102(client: FlaskClient) -> None:

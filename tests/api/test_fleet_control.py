@@ -66,7 +66,8 @@ def test_hosts__lists_the_fleet_with_state_and_usage(client: FlaskClient, active
     response = call(client, "get", "/hosts")
     assert response.status_code == 200
     hosts = {h["name"]: h for h in response.get_json()["hosts"]}
-    assert sorted(hosts) == ["compute-kvm-1", "compute-kvm-2", "compute-kvm-3", "compute-xen-1", "compute-xen-2"]
+    assert sorted(hosts) == ["compute-kvm-1", "compute-kvm-2", "compute-kvm-3", "compute-kvm-4", "compute-kvm-5",
+                             "compute-xen-1", "compute-xen-2"]
     kvm1 = hosts[HOST]
     assert (kvm1["state"], kvm1["status"], kvm1["up"], kvm1["hypervisor_type"]) == ("up", "enabled", True, "QEMU")
     assert (kvm1["vcpus_used"], kvm1["memory_mb_used"]) == (1, 512)

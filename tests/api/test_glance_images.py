@@ -398,3 +398,13 @@ def test_fuzz__odd_queries_and_patches_never_5xx(client, images, query, ops, who
     for content in (PATCH, PATCH_20):
         response = patch(client, BACKUP_ID, ops, headers=who, content=content)
         assert response.status_code < 500, (ops, response.get_data(as_text=True)[:300])
+
+
+def test_image_tasks__a_backup_has_no_import_tasks_and_an_unknown_image_is_404(client) -> None:  # noqa: ANN001
+    """Tempest's createBackup test waits on this list (wait_for_image_tasks_status)."""
+    headers = {"X-Auth-Token": "admin:admin"}
+    listed = client.get("/image/v2/images", headers=headers).get_json()["images"]
+    response = client.get(f"/image/v2/images/{listed[0]['id']}/tasks", headers=headers)
+    assert (response.status_code, response.get_json()) == (200, {"tasks": []})
+    missing = client.get("/image/v2/images/00000000-0000-0000-0000-000000000000/tasks", headers=headers)
+    assert missing.status_code == 404

@@ -21,8 +21,10 @@ def by_name(hypervisors):
 
 def test_list__one_per_host_with_integer_ids_below_253(client):
     hypervisors = get(client, "").get_json()["hypervisors"]
-    assert [h["hypervisor_hostname"] for h in hypervisors] == [
-        "compute-kvm-1", "compute-kvm-2", "compute-kvm-3", "compute-xen-1", "compute-xen-2"]
+    assert [h["hypervisor_hostname"] for h in hypervisors] == [  # in the order of the services' ids
+        "compute-kvm-1", "compute-kvm-2", "compute-kvm-3", "compute-xen-1", "compute-xen-2", "compute-kvm-4",
+        "compute-kvm-5"]
+    assert [h["id"] for h in hypervisors] == [1, 2, 3, 4, 5, 6, 7]
     assert hypervisors[0] == {"id": 1, "hypervisor_hostname": HOST, "state": "up", "status": "enabled"}
 
 
@@ -113,15 +115,16 @@ def test_paging_from_233(client):
     after = get(client, "?limit=2&marker=2", "2.33").get_json()["hypervisors"]
     assert [h["id"] for h in after] == [3, 4]
     assert get(client, "?marker=77", "2.33").status_code == 400
-    assert len(get(client, "?limit=2", "2.32").get_json()["hypervisors"]) == 5
+    assert len(get(client, "?limit=2", "2.32").get_json()["hypervisors"]) == 7
 
 
 def test_statistics_and_search_below_their_removal(client, active_server):
     stats = get(client, "/statistics").get_json()["hypervisor_statistics"]
-    assert stats["count"] == 5
+    assert stats["count"] == 7
     assert stats["vcpus_used"] == 1 and stats["running_vms"] == 1
     search = get(client, "/kvm/search").get_json()["hypervisors"]
-    assert [h["hypervisor_hostname"] for h in search] == ["compute-kvm-1", "compute-kvm-2", "compute-kvm-3"]
+    assert [h["hypervisor_hostname"] for h in search] == ["compute-kvm-1", "compute-kvm-2", "compute-kvm-3",
+                                                          "compute-kvm-4", "compute-kvm-5"]
     servers = by_name(get(client, "/kvm-1/servers").get_json()["hypervisors"])
     assert servers[HOST]["servers"] == [{"name": "active-vm", "uuid": active_server.id}]
     assert get(client, "/kvm/search", "2.53").status_code == 404

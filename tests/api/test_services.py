@@ -13,7 +13,7 @@ def services(client, query="", version="2.1"):
 
 def test_list__one_compute_service_per_host(client):
     found = services(client)
-    assert len(found) == 5
+    assert len(found) == 7
     first = found[0]
     assert set(first) == {"id", "binary", "disabled_reason", "host", "state", "status", "updated_at", "zone"}
     assert (first["id"], first["binary"], first["host"], first["zone"]) == (1, "nova-compute", HOST, "nova")
@@ -28,7 +28,7 @@ def test_list__forced_down_from_211_and_uuid_ids_from_253(client):
 def test_list__filters_by_host_and_binary(client):
     assert [s["host"] for s in services(client, f"?host={HOST}")] == [HOST]
     assert services(client, "?binary=nova-scheduler") == []
-    assert len(services(client, "?binary=nova-compute")) == 5
+    assert len(services(client, "?binary=nova-compute")) == 7
 
 
 def test_list__reflects_disabled_and_down_hosts(client, fleet):
@@ -38,6 +38,6 @@ def test_list__reflects_disabled_and_down_hosts(client, fleet):
 
 
 def test_list__unknown_query_is_400_from_275(client):
-    assert len(services(client, "?bogus=1", "2.74")) == 5
+    assert len(services(client, "?bogus=1", "2.74")) == 7
     response = client.get("/v2.1/os-services?bogus=1", headers={**ADMIN, **mv("2.75")})
     assert fault(response)[:2] == ("badRequest", 400)

@@ -131,7 +131,7 @@ def test_delete__integer_id_below_253_removes_the_service_its_hypervisor_and_mem
     response = client.delete("/v2.1/os-services/5", headers=ADMIN)
     assert (response.status_code, response.get_data()) == (204, b"")
     hosts = [s["host"] for s in client.get("/v2.1/os-services", headers=ADMIN).get_json()["services"]]
-    assert "compute-xen-2" not in hosts and len(hosts) == 4
+    assert "compute-xen-2" not in hosts and len(hosts) == 6
     hypervisors = client.get("/v2.1/os-hypervisors", headers=ADMIN).get_json()["hypervisors"]
     assert "compute-xen-2" not in [h["hypervisor_hostname"] for h in hypervisors]
     assert store.get_aggregate(aggregate.id).hosts == []
@@ -220,6 +220,8 @@ def test_scheduler__live_migration_skips_disabled_and_down_destinations(engine_c
     server = boot(engine_client, engine, availability_zone=f"nova:{HOST}")
     put(engine_client, Host(name="compute-kvm-2").service_uuid, {"status": "disabled", "disabled_reason": "maint"})
     put(engine_client, Host(name="compute-kvm-3").service_uuid, {"forced_down": True})
+    put(engine_client, Host(name="compute-kvm-4").service_uuid, {"status": "disabled", "disabled_reason": "maint"})
+    put(engine_client, Host(name="compute-kvm-5").service_uuid, {"forced_down": True})
     response = engine_client.post(f"/v2.1/servers/{server['id']}/action", headers={**ADMIN, **mv("2.34")},
                                   json={"os-migrateLive": {"host": None, "block_migration": "auto"}})
     assert response.status_code == 202
@@ -229,6 +231,8 @@ def test_scheduler__live_migration_skips_disabled_and_down_destinations(engine_c
     assert details.startswith("No valid host was found.")
     assert "compute-kvm-2: ComputeFilter: service disabled (maint)" in details
     assert "compute-kvm-3: ComputeFilter: service is down" in details
+    assert "compute-kvm-4: ComputeFilter: service disabled (maint)" in details
+    assert "compute-kvm-5: ComputeFilter: service is down" in details
     put(engine_client, Host(name="compute-kvm-3").service_uuid, {"forced_down": False})
     engine_client.post(f"/v2.1/servers/{server['id']}/action", headers={**ADMIN, **mv("2.34")},
                        json={"os-migrateLive": {"host": None, "block_migration": "auto"}})

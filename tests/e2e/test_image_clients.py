@@ -2,7 +2,8 @@
 
 OSC and the SDK reach the image service through the clouds.yaml ``image_endpoint_override``;
 novaclient's ``nova`` CLI and Tempest authenticate against the dev identity and read the
-image endpoint from the token's catalog.
+image endpoint from the token's catalog. The module runs its own `compute-actions dev`, so its
+servers count against no other module's quota.
 """
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import openstack
 import pytest
 
-from tests.e2e.conftest import ROOT, DevServer
+from tests.e2e.conftest import ROOT, DevServer, running_dev_server
 from tests.e2e.test_real_clients import sdk
 from tests.support.contexts import IMAGE_ID
 from tests.support.wait import wait_for
@@ -26,6 +28,12 @@ pytestmark = pytest.mark.e2e
 
 CIRROS = "cirros-0.6.2-x86_64-disk"
 TEMPEST_PYTHON = ROOT / ".cache" / "tempest-venvs" / "tempest" / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    with running_dev_server(tmp_path_factory.mktemp("image-dev")) as server:
+        yield server
 
 
 def base_url(dev_server: DevServer) -> str:

@@ -1,7 +1,8 @@
 """Helpers for the cold-migration tests on the in-memory engine (migrate, confirmResize, revertResize, cancel).
 
 The fleet: a flavor-2 server boots on compute-kvm-3 (most free RAM); a migration then
-tries compute-kvm-1, compute-kvm-2, compute-xen-1 in that order ([scheduler] max_attempts 3).
+tries compute-kvm-1, compute-kvm-2, compute-kvm-4 in that order ([scheduler] max_attempts 3;
+the other hosts have the same free RAM, so the weigher's tie goes by name).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.support.contexts import admin_ctx
 from tests.support.engine import Engine
 
 SOURCE = "compute-kvm-3"
-ALTERNATES = ["compute-kvm-1", "compute-kvm-2", "compute-xen-1"]
+ALTERNATES = ["compute-kvm-1", "compute-kvm-2", "compute-kvm-4"]
 MIGRATE_EVENTS = ["conductor_migrate_server", "cold_migrate", "compute_prep_resize", "compute_resize_instance",
                   "compute_finish_resize"]
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from compute import errors, migration_checks, scheduler
-from compute.models import Host
 from compute.states import PowerState, VmState, server_status
 from tests.support.claims import assert_claims_follow_servers
 from tests.support.contexts import demo_ctx
@@ -29,12 +28,6 @@ from tests.unit.live_migration_helpers import (
 EVENTS_OK = ["conductor_live_migrate_instance", "compute_check_can_live_migrate_destination",
              "compute_check_can_live_migrate_source", "compute_live_migration", "compute_pre_live_migration",
              "compute_post_live_migration_at_destination"]
-
-
-def add_host(engine: Engine, name: str, **fields: Any) -> None:
-    base = engine.store.get_host("compute-kvm-2").model_dump()
-    base.update(name=name, **fields)
-    engine.store.put_host(Host(**base))
 
 
 # ---- the happy path ----------------------------------------------------------------------------
@@ -112,7 +105,7 @@ def test_live_migrate__progress_is_shown_while_copying(engine: Engine) -> None:
 
 # ---- destinations: filters, retries, the explanation ------------------------------------------------
 def test_retries__two_destinations_fail_their_check_and_the_third_is_taken(engine: Engine) -> None:
-    add_host(engine, "compute-kvm-4", memory_mb=32768, host_ip="192.0.2.14")
+    # From compute-kvm-1 the weigher ranks kvm-3, then kvm-2, kvm-4, kvm-5 (equal free RAM, by name).
     engine.fleet.add_fault("check_can_live_migrate_destination", host="compute-kvm-3", message="no shared CPU flags")
     engine.fleet.add_fault("check_can_live_migrate_destination", host="compute-kvm-2", message="disk is read-only")
     inst = boot_on_source(engine)
@@ -143,8 +136,7 @@ def test_retries__two_destinations_fail_their_check_and_the_third_is_taken(engin
 
 def test_retries__max_retries_one_fails_with_novas_message_and_leaves_the_server_where_it_was(
         engine: Engine) -> None:
-    engine.settings.conductor.migrate_max_retries = 1
-    add_host(engine, "compute-kvm-4", memory_mb=32768)
+    engine.settings.conductor.migrate_max_retries = 1  # compute-kvm-4 and -5 would take it, but are never tried
     for host in ("compute-kvm-3", "compute-kvm-2"):
         engine.fleet.add_fault("check_can_live_migrate_destination", host=host, message=f"{host} says no")
     inst = boot_on_source(engine)
@@ -172,6 +164,8 @@ def test_retries__max_retries_one_fails_with_novas_message_and_leaves_the_server
 def test_retries__no_host_left_is_no_valid_host_with_every_reason(engine: Engine) -> None:
     engine.fleet.set_host_state("compute-kvm-2", enabled=False, disabled_reason="maintenance")
     engine.store.update_host("compute-kvm-3", cpu_model="Nehalem")
+    engine.fleet.set_host_state("compute-kvm-4", up=False)
+    engine.store.update_host("compute-kvm-5", hypervisor_version=7000000)
     inst = boot_on_source(engine)
     rid, migration = migrate(engine, inst)
     engine.drain()
@@ -179,6 +173,9 @@ def test_retries__no_host_left_is_no_valid_host_with_every_reason(engine: Engine
     assert scheduler.public_reason(conductor.details) == "No valid host was found. There are not enough hosts available."
     assert "compute-kvm-2: ComputeFilter: service disabled (maintenance)" in conductor.details
     assert ("compute-kvm-3: CPUModelFilter: Nehalem cannot run a guest using the source's Haswell"
+            in conductor.details)
+    assert "compute-kvm-4: ComputeFilter: service is down" in conductor.details
+    assert ("compute-kvm-5: HypervisorVersionFilter: version 7000000 is older than the source's 8002000"
             in conductor.details)
     assert status_of(engine, migration) == "error"
     assert engine.store.get_instance(inst.id).host == SOURCE
