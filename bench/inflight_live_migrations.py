@@ -79,16 +79,18 @@ class GetSampler(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.path, self.every = port, f"/v2.1/servers/{server_id}", every
         self.samples: list[float] = []
+        self.at: list[float] = []  # when each sample was sent (epoch)
         self.errors = 0
         self.halt = threading.Event()
 
     def run(self) -> None:
         headers = {"X-Auth-Token": "admin:admin"}
         while not self.halt.is_set():
-            began = time.perf_counter()
+            began, sent = time.perf_counter(), time.time()
             status, elapsed, _ = request(self.port, "GET", self.path, headers=headers)
             if status == 200:
                 self.samples.append(elapsed * 1000)
+                self.at.append(sent)
             else:
                 self.errors += 1
             self.halt.wait(max(0.0, self.every - (time.perf_counter() - began)))
@@ -103,11 +105,29 @@ def pct(samples: list[float], p: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
 
 
-def start_worker(name: str, concurrency: int, env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen, Path]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its living descendants (from /proc; 0 where unreadable)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def start_worker(name: str, concurrency: int, env: dict[str, str], log_dir: Path,
+                 nice: int = 0) -> tuple[subprocess.Popen, Path]:
     log = log_dir / f"{name}.log"
     cmd = [sys.executable, "-m", "workers.cli", "worker", "-c", str(concurrency), "-n", f"{name}@%h"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
     return proc, log
 
 
@@ -128,6 +148,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="compute-actions worker processes")
     parser.add_argument("--concurrency", type=int, default=2, help="slots per worker process")
     parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--worker-nice", type=int, default=0,
+                        help="run the workers at this niceness (the API keeps the CPU it needs on a shared box)")
     parser.add_argument("--threads", type=int, default=16, help="client threads sending the requests")
     parser.add_argument("--get-every", type=float, default=0.05, help="seconds between GETs")
     parser.add_argument("--idle-seconds", type=float, default=8.0)
@@ -158,7 +180,7 @@ def main() -> None:
     log_dir = fleet_file.parent
     api = subprocess.Popen([sys.executable, "-m", "workers.cli", "api", "--bind", f"127.0.0.1:{port}",
                             "--workers", str(args.api_workers)], env=env, cwd=ROOT)
-    workers = [start_worker(f"inflight{i}-{prefix.strip(':')}", args.concurrency, env, log_dir)
+    workers = [start_worker(f"inflight{i}-{prefix.strip(':')}", args.concurrency, env, log_dir, args.worker_nice)
                for i in range(args.workers)]
     try:
         wait_until_serving(port, api)
@@ -169,6 +191,14 @@ def main() -> None:
         time.sleep(args.idle_seconds)
         idle_ms = idle.stop()
 
+        redis_pid = int(client.info("server")["process_id"])
+        tracked = {"api": api.pid, "workers": [p.pid for p, _ in workers], "redis": redis_pid}
+
+        def cpu_now() -> dict[str, float]:
+            return {"api": cpu_seconds(api.pid), "workers": sum(cpu_seconds(p) for p in tracked["workers"]),
+                    "redis": cpu_seconds(redis_pid), "bench": time.process_time()}
+
+        cpu_before = cpu_now()
         during = GetSampler(port, watched, args.get_every)
         during.start()
 
@@ -195,9 +225,17 @@ def main() -> None:
                 raise SystemExit(f"not finished after {args.timeout} s: {len(pending)} runs left")
             time.sleep(0.25)
         run_ms = during.stop()
+        cpu_after = cpu_now()
         runs = [store.get_run(rid) for rid in request_ids]
         migrations = [m for m in store.list_migrations() if m.instance_uuid in set(servers)]
         completed = [iso_to_epoch(m.updated_at) for m in migrations if m.status == "completed"]
+        copies = SimulatedFleet(store).store.list_fleet_ops()
+        ended_at = {m.request_id: iso_to_epoch(m.updated_at) for m in migrations if m.status == "completed"}
+        lags = []  # per action: 202 -> copy started, copy due -> completed
+        for at, rid in accepted:
+            copy = copies.get(f"{rid}:live_migration")
+            if copy is not None and rid in ended_at:
+                lags.append((copy["started_at"] - at, ended_at[rid] - copy["started_at"] - copy["duration"]))
     finally:
         for proc in [api, *(p for p, _ in workers)]:
             proc.terminate()
@@ -216,7 +254,8 @@ def main() -> None:
     steps = len(LiveMigrateFlow().steps(runs[0]))  # type: ignore[arg-type]
     options = Settings().engine
     print(f"{args.count} in-flight live migrations of {args.copy_seconds:g} s on a generated fleet of {args.hosts} "
-          f"hosts; {args.workers} worker processes x {args.concurrency} slots; gunicorn x{args.api_workers}; "
+          f"hosts; {args.workers} worker processes x {args.concurrency} slots (nice {args.worker_nice}); "
+          f"gunicorn x{args.api_workers}; "
           f"real Redis db {args.db}, prefix {prefix}")
     print(f"engine: woken when due; progress_updates {options.progress_updates}, progress_interval "
           f"{options.progress_interval_seconds:g} s, backoff {options.poll_interval_seconds:g} s .. "
@@ -229,9 +268,27 @@ def main() -> None:
           f"min {min(deliveries)} (flow of {steps} steps; bound 1 + progress_updates = "
           f"{1 + options.progress_updates}); {sum(deliveries)} in all, "
           f"{sum(deliveries) / (max(completed) - first_202):.0f}/s")
+    if lags:
+        start_lag, end_lag = sorted(a for a, _ in lags), sorted(b for _, b in lags)
+        print(f"per action: 202 -> copy started p50 {pct(start_lag, 50):.2f} s, max {start_lag[-1]:.2f} s; "
+              f"copy due -> completed p50 {pct(end_lag, 50):.2f} s, max {end_lag[-1]:.2f} s")
+    cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
+    print("CPU seconds from the first POST to the last completion: "
+          + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+          + f" (of {os.cpu_count()} cores x {max(completed) - first_202:.1f} s)")
     print(f"{'GET /servers/{id}':20}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}")
     print(f"{'idle':20}{len(idle_ms):6d}{pct(idle_ms, 50):10.2f}{pct(idle_ms, 99):10.2f}")
     print(f"{'during the run':20}{len(run_ms):6d}{pct(run_ms, 50):10.2f}{pct(run_ms, 99):10.2f}")
+    if lags:
+        # The run in two: until the last copy started (202s and first deliveries), then only waiting.
+        last_start = max(copy["started_at"] for rid, copy in
+                         ((rid, copies.get(f"{rid}:live_migration")) for _, rid in accepted) if copy)
+        burst = [ms for ms, at in zip(run_ms, during.at) if at < last_start]
+        waiting = [ms for ms, at in zip(run_ms, during.at) if at >= last_start]
+        for label, part in (("  until last copy", burst), ("  copies only", waiting)):
+            if len(part) >= 2:
+                print(f"{label:20}{len(part):6d}{pct(part, 50):10.2f}{pct(part, 99):10.2f}"
+                      f"   (p99 {pct(part, 99) / pct(idle_ms, 99):.2f}x idle)")
     print(f"{'ratio run/idle':20}{'':6}{pct(run_ms, 50) / pct(idle_ms, 50):10.2f}"
           f"{pct(run_ms, 99) / pct(idle_ms, 99):10.2f}")
     print(f"GET errors: idle {idle.errors}, run {during.errors}; bench took {time.monotonic() - began:.0f} s")

@@ -2,10 +2,11 @@
 
 Starts `compute-actions api` (gunicorn) and two `compute-actions worker` processes (one slot
 each unless --concurrency says otherwise) on real Redis, with a private key prefix and queue, on
-the sample fleet (config/fleet.yaml, its durations, duration_scale 1). Puts N m1.tiny servers
-ACTIVE on compute-kvm-1 and compute-kvm-2 (claims included), then sends N os-migrateLive
-requests (2.68, host null, block_migration auto) from a thread pool and watches the migration
-records until every one has ended.
+a generated fleet (bench/generated_fleet.py: ``--hosts`` identical hosts written to a temporary
+fleet YAML, the sample fleet's flavors and durations, duration_scale 1). Puts N m1.tiny servers
+ACTIVE round-robin on the hosts (claims included), then sends N os-migrateLive requests (2.68,
+host null, block_migration auto) from a thread pool and watches the migration records until
+every one has ended.
 
 It does this twice in the same run, on fresh servers each time:
   floor    every simulated operation takes no time (no copy to wait for: engine overhead only)
@@ -16,7 +17,7 @@ wall time, the most migrations copying at the same moment, and the final statuse
 ratio sample/floor. Wall-clock numbers on a 2-core noisy box drift run to run; the ratio and the
 peak concurrency are the numbers to compare.
 
-    .venv/bin/python bench/live_migration_concurrency.py [--count 100] [--workers 2] [--concurrency 1]
+    .venv/bin/python bench/live_migration_concurrency.py [--count 100] [--hosts 10] [--workers 2] [--concurrency 1]
 """
 from __future__ import annotations
 
@@ -37,41 +38,18 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from generated_fleet import host_names, place_servers, remove_servers, write_fleet  # noqa: E402
 from reset_state_latency import free_port, request, wait_until_serving  # noqa: E402
 
-from compute.models import Instance, utcnow  # noqa: E402
-from compute.settings import Settings  # noqa: E402
+from compute.settings import CONFIG_DIR, Settings  # noqa: E402
 from compute.store import Store, iso_to_epoch  # noqa: E402
 from fleet.loader import read_fleet_file, seed_fleet  # noqa: E402
 from fleet.simulator import SimulatedFleet  # noqa: E402
 
-SOURCES = ("compute-kvm-1", "compute-kvm-2")
 ENDED = {"completed", "error", "failed", "cancelled"}
 BODY = json.dumps({"os-migrateLive": {"host": None, "block_migration": "auto"}}).encode()
 HEADERS = {"X-Auth-Token": "admin:admin", "Content-Type": "application/json",
            "OpenStack-API-Version": "compute 2.68"}
-
-
-def place_servers(store: Store, count: int) -> list[str]:
-    flavor = store.get_flavor("1")
-    assert flavor is not None
-    ids = []
-    for index in range(count):
-        host = SOURCES[index % len(SOURCES)]
-        inst = Instance(name=f"bench-{index}", project_id="demo", user_id="demo", flavor=flavor, host=host,
-                        node=host, vm_state="active", power_state=1, launched_at=utcnow())
-        store.claim_resources(host, inst.id, flavor)
-        store.put_instance(inst)
-        ids.append(inst.id)
-    return ids
-
-
-def remove_servers(store: Store, ids: list[str]) -> None:
-    """Give the fleet back as it was, so the next phase starts from the same capacity."""
-    for server_id in ids:
-        for host in store.hosts_claimed_by(server_id):
-            store.release_claim(host, server_id)
-        store.purge_instance_record(server_id)
 
 
 def start_worker(name: str, concurrency: int, env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen, Path]:
@@ -93,7 +71,7 @@ def wait_ready(logs: list[Path], timeout: float = 120.0) -> None:
 
 
 def run_phase(store: Store, port: int, count: int, threads: int, timeout: float) -> dict[str, object]:
-    servers = place_servers(store, count)
+    servers = place_servers(store, count, host_names(store))
     before = {m.id for m in store.list_migrations()}
 
     def migrate(server_id: str) -> tuple[int, float]:
@@ -126,6 +104,7 @@ def run_phase(store: Store, port: int, count: int, threads: int, timeout: float)
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--hosts", type=int, default=10, help="hosts of the generated fleet")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=1, help="slots per worker process")
     parser.add_argument("--threads", type=int, default=16, help="client threads sending the requests")
@@ -135,15 +114,17 @@ def main() -> None:
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     queue = f"bench-{prefix}"
+    sample_durations = {k: float(v) for k, v in
+                        (read_fleet_file(CONFIG_DIR / "fleet.yaml").get("durations") or {}).items()}
+    fleet_file = write_fleet(args.hosts, sample_durations)
     env = dict(os.environ, PYTHONPATH=str(ROOT), COMPUTE_ACTIONS_REDIS__STORE_URL=f"{args.redis}/1",
                COMPUTE_ACTIONS_REDIS__BROKER_URL=f"{args.redis}/0", COMPUTE_ACTIONS_REDIS__KEY_PREFIX=prefix,
-               COMPUTE_ACTIONS_ENGINE__QUEUE=queue, COMPUTE_ACTIONS_LOG_LEVEL="WARNING")
+               COMPUTE_ACTIONS_ENGINE__QUEUE=queue, COMPUTE_ACTIONS_FLEET__FLEET_FILE=str(fleet_file),
+               COMPUTE_ACTIONS_FLEET__DURATION_SCALE="1.0", COMPUTE_ACTIONS_LOG_LEVEL="WARNING")
     broker = redis.Redis.from_url(f"{args.redis}/0", decode_responses=True)
     store = Store(redis.Redis.from_url(f"{args.redis}/1", decode_responses=True), prefix=prefix)
     fleet = SimulatedFleet(store)
-    fleet_file = Settings().fleet.fleet_file
     seed_fleet(store, fleet, fleet_file)
-    sample_durations = {k: float(v) for k, v in (read_fleet_file(fleet_file).get("durations") or {}).items()}
 
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-lm-"))
@@ -171,9 +152,10 @@ def main() -> None:
         for key in broker.scan_iter(f"*{queue}*"):
             broker.delete(key)
 
+    engine = Settings().engine
     print(f"{args.count} concurrent live migrations; {args.workers} worker processes x {args.concurrency} slot(s); "
-          f"gunicorn sync x2; real Redis; sample fleet (poll interval "
-          f"{Settings().engine.poll_interval_seconds} s)")
+          f"gunicorn x2; real Redis; generated fleet of {args.hosts} hosts, sample durations (woken when due, "
+          f"progress_updates {engine.progress_updates})")
     print(f"{'':8}{'first 202 -> last completed':>30}{'202s sent in':>15}{'peak copying':>15}  statuses")
     for name, r in results.items():
         print(f"{name:8}{r['elapsed']:29.2f}s{r['sending']:14.2f}s{r['peak']:15d}  {r['statuses']}")

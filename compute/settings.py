@@ -122,9 +122,9 @@ class EngineOptions(BaseModel):
     poll_interval_seconds: float = 0.5
     poll_backoff_max_seconds: float = 10.0
     # An operation whose progress is shown (live-migration bytes, cold-migration disk, backup upload)
-    # also wakes its step to record it: at most progress_updates times, and at most every
-    # progress_interval_seconds.
-    progress_updates: int = 10
+    # also wakes its step to record it: at most progress_updates times (at each 1/progress_updates
+    # of the way), and at most every progress_interval_seconds.
+    progress_updates: int = 5
     progress_interval_seconds: float = 2.0
     visibility_timeout_seconds: int = 3600
 

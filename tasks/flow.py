@@ -4,6 +4,20 @@ One delivery of an action runs steps until the flow ends or a step asks to wait;
 commits the cursor, releases the lease and re-enqueues the action with a countdown, so
 no worker slot ever sleeps on a simulated (or real) hypervisor operation.
 
+Waits cost nothing while they wait: a step polling a driver operation is woken when the
+driver says it is due (``OperationStatus.due_in``), plus, for a step that shows progress,
+at most ``[engine] progress_updates`` times per operation, at most one per
+``progress_interval_seconds``; with no due time (a driver that cannot tell, another flow,
+a lock) it backs off from ``poll_interval_seconds``, doubling, up to
+``poll_backoff_max_seconds`` (``FlowContext.wait_for`` / ``backoff``; the backoff of the
+step at the cursor is saved with the run's values and starts again at the next step). So
+an action's deliveries are one, plus for each operation it waits for one wake-up (at most
+``progress_updates`` if it shows progress), plus its backoff waits (about log2(T / 0.5 s) + T /
+cap for a wait of T seconds).
+
+A step costs one commit: its event ends, the cursor moves and the next step's event begins
+in the same MULTI (the last step's also ends the run).
+
 Guarantees, and how:
 - One runner at a time: a lease (``SET NX PX``) renewed at every commit; every commit
   checks the lease in the same WATCH/MULTI, so a runner that lost it writes nothing.
@@ -91,16 +105,20 @@ class FlowRunner:
         owner = worker_identity()
         if not self.store.acquire_lease(request_id, owner, self.ttl):
             return "leased"
+        outcome = "lease-lost"
         try:
             run = self.store.get_run(request_id)
             if run is None or run.finished or run.wake != wake:
-                return "stale"
-            return self._drive(run, owner)
+                outcome = "stale"
+                return outcome
+            outcome = self._drive(run, owner)
+            return outcome
         except errors.LeaseLost:
             LOG.warning("lost the lease on %s; another worker continues it", request_id)
             return "lease-lost"
         finally:
-            self.store.release_lease(request_id, owner)
+            if outcome != "waiting":  # a wait released it before queueing its wake-up
+                self.store.release_lease(request_id, owner)
 
     # ---- the loop ---------------------------------------------------------------------
     def _drive(self, run: FlowRun, owner: str) -> str:
@@ -115,8 +133,10 @@ class FlowRunner:
             return self._end_unresumable(run, owner, fc)
         assert flow is not None
         steps = flow.steps(run)
-        self._commit(fc, owner)
-        if run.abort_reason and run.phase == "forward":
+        aborting = bool(run.abort_reason) and run.phase == "forward"
+        self._commit(fc, owner, events=[] if aborting else self._opening(fc, steps, known=False))
+        if aborting:
+            assert run.abort_reason is not None
             self._abort_open_step(fc, steps, owner, run.abort_reason)
             self._fail(fc, steps, owner, run.abort_reason)
         while run.phase == "forward" and run.cursor < len(steps):
@@ -127,8 +147,28 @@ class FlowRunner:
                 self._fail(fc, steps, owner, outcome.reason)
         if run.phase == "revert":
             return self._revert_all(fc, steps, owner)
-        self._commit(fc, owner, status="done", action_update={"finish_time": utcnow()})
+        if not run.finished:  # the last step's commit normally ends the run
+            self._commit(fc, owner, status="done", action_update={"finish_time": utcnow()})
         return "done"
+
+    def _opening(self, fc: FlowContext, steps: list[Step], *, known: bool) -> list[ActionEvent]:
+        """The event the step at the cursor begins, if it has one not recorded yet, to commit now.
+
+        It goes in the commit that put the cursor there (or that began the delivery), so a step
+        costs one commit, not two. ``known`` says the cursor has just moved there in this
+        delivery, in a commit that would have carried the event: none can be stored yet.
+        """
+        run = fc.run
+        if run.phase != "forward" or run.cursor >= len(steps):
+            return []
+        key = event_key(steps, run.cursor)
+        if key is None:
+            return []
+        if (not known or key in fc._events) and fc.known_event(key) is not None:
+            return []
+        step = steps[run.cursor]
+        fc.event_key = key
+        return [ActionEvent(key=key, event=step.event or "", host=self._host_of(step, fc))]
 
     def _context(self, flow: Flow | None, run: FlowRun) -> FlowContext | str:
         """The run's context with its typed values, or why this flow cannot resume it."""
@@ -164,8 +204,8 @@ class FlowRunner:
         run = fc.run
         step = steps[run.cursor]
         key = fc.event_key = event_key(steps, run.cursor)
-        event = self.store.get_event(run.request_id, key) if key else None
-        if key and event is None:
+        event = fc.known_event(key) if key else None
+        if key and event is None:  # (normally opened by the commit that moved the cursor here)
             event = ActionEvent(key=key, event=step.event or "", host=self._host_of(step, fc))
             self._commit(fc, owner, events=[event])
         try:
@@ -177,7 +217,7 @@ class FlowRunner:
             if not isinstance(exc, errors.ComputeError):
                 LOG.exception("step %s of %s failed", step.name, run.request_id)
             if key:
-                event = self.store.get_event(run.request_id, key) or event
+                event = fc.known_event(key) or event
                 assert event is not None
                 event.finish_time, event.result = utcnow(), "Error"
                 event.traceback, event.details = traceback.format_exc(), details
@@ -189,12 +229,16 @@ class FlowRunner:
         fc.backoff_seconds = None  # the next step backs off from the start
         finished = []
         if key and event_key(steps, run.cursor) != key:
-            # Read again: the step may have added details to its own event.
-            event = self.store.get_event(run.request_id, key) or event
+            # As last recorded: the step may have added details to its own event.
+            event = fc.known_event(key) or event
             assert event is not None
             event.finish_time, event.result = utcnow(), "Success"
             finished.append(event)
-        self._commit(fc, owner, events=finished)
+        if run.cursor >= len(steps):  # the last step: its commit ends the run
+            self._commit(fc, owner, events=finished, status="done", action_update={"finish_time": utcnow()})
+            return None
+        # One commit: this step's end, the cursor on the next, and the next one's event begun.
+        self._commit(fc, owner, events=finished + self._opening(fc, steps, known=True))
         return None
 
     def _host_of(self, step: Step, fc: FlowContext) -> str | None:
@@ -272,6 +316,7 @@ class FlowRunner:
         """Persist progress with the step's saved values; the reaper expects news within ``due_in``."""
         fc.save_values()
         self._write(fc.run, owner, events=events, due_in=due_in, status=status, action_update=action_update)
+        fc.remember_events(events or [])
 
     def _write(self, run: FlowRun, owner: str, *, events: list[ActionEvent] | None = None,
                due_in: float | None = None, status: str | None = None,

@@ -210,12 +210,14 @@ class TransferGuest(Step):
     def execute(self, fc: FlowContext) -> Wait | None:
         inst, values = fc.instance(), LiveMigrationValues.of(fc)
         op_id = fc.op_id(self.operation)
-        if migration_of(fc).status == MigrationStatus.CANCELLED:
-            raise MigrationCancelled()
+        if values.transfer_started_at is None:  # later, advance() below sees an abort
+            if migration_of(fc).status == MigrationStatus.CANCELLED:
+                raise MigrationCancelled()
         block = values.block_migration
         fc.driver.live_migration(op_id, inst.host or "", values.destination or "", inst, block)
+        now = hypervisor_now(fc)
         if values.transfer_started_at is None:
-            values.transfer_started_at = hypervisor_now(fc)
+            values.transfer_started_at = now
         status = fc.driver.poll(op_id)
         progress = {k: v for k, v in status.details.items() if k.startswith(("memory_", "disk_"))}
         try:
@@ -229,9 +231,9 @@ class TransferGuest(Step):
             if status.error:
                 raise StepFailed(status.error)
             return None
-        self.enforce_completion_timeout(fc, values, inst, op_id)
+        self.enforce_completion_timeout(fc, values, inst, op_id, now)
         wait = fc.wait_for(status, progress=True)
-        until_timeout = self.seconds_to_completion_timeout(fc, values, inst)
+        until_timeout = self.seconds_to_completion_timeout(fc, values, inst, now)
         if until_timeout is not None and until_timeout < wait.seconds:
             return Wait(until_timeout)
         return wait
@@ -252,7 +254,7 @@ class TransferGuest(Step):
         return float(options.live_migration_completion_timeout * transfer_gib(inst, values.block_migration))
 
     def seconds_to_completion_timeout(self, fc: FlowContext, values: LiveMigrationValues,
-                                      inst: Instance) -> float | None:
+                                      inst: Instance, now: float) -> float | None:
         """How long until the timeout action is due (just past the limit), so a wait does not overshoot it.
 
         None when there is none left to take: disabled, or already forced.
@@ -260,17 +262,17 @@ class TransferGuest(Step):
         limit = self.completion_limit(fc, values, inst)
         if limit is None or values.timeout_forced:
             return None
-        elapsed = hypervisor_now(fc) - (values.transfer_started_at or 0.0)
+        elapsed = now - (values.transfer_started_at or 0.0)
         return max(0.0, limit - elapsed) + 0.01
 
     def enforce_completion_timeout(self, fc: FlowContext, values: LiveMigrationValues, inst: Instance,
-                                   op_id: str) -> None:
+                                   op_id: str, now: float) -> None:
         """``[libvirt] live_migration_completion_timeout`` seconds per GiB copied, then its timeout action."""
         options = fc.settings.libvirt
         limit = self.completion_limit(fc, values, inst)
         if limit is None:
             return
-        if hypervisor_now(fc) - (values.transfer_started_at or 0.0) <= limit:
+        if now - (values.transfer_started_at or 0.0) <= limit:
             return
         if options.live_migration_timeout_action == "force_complete":
             if not values.timeout_forced:

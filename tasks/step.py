@@ -112,6 +112,9 @@ class FlowContext:
         self.values = values if values is not None else FlowValues()
         self.event_key: str | None = None
         self.enqueuer = enqueuer
+        # The events of this run as this delivery last read or wrote them (copies): under the lease
+        # nobody else writes them, so each is read from the store at most once per delivery.
+        self._events: dict[str, ActionEvent | None] = {}
         # The last backoff wait of the step at the cursor (None: it has not backed off yet);
         # saved with the values under BACKOFF_KEY, cleared by the runner when the cursor moves.
         self.backoff_seconds = backoff
@@ -190,9 +193,23 @@ class FlowContext:
         if self.backoff_seconds is not None:
             self.run.ctx[BACKOFF_KEY] = self.backoff_seconds
 
+    def known_event(self, key: str) -> ActionEvent | None:
+        """The event ``key`` of this run as stored (read once per delivery; a copy, to change and record)."""
+        if key not in self._events:
+            self._events[key] = self.store.get_event(self.request_id, key)
+        found = self._events[key]
+        return None if found is None else found.model_copy(deep=True)
+
+    def remember_events(self, events: list[ActionEvent], *, absent: tuple[str, ...] = ()) -> None:
+        """What was just committed (and which keys are known to have no event yet)."""
+        for key in absent:
+            self._events.setdefault(key, None)
+        for event in events:
+            self._events[event.key] = event.model_copy(deep=True)
+
     def step_event(self) -> ActionEvent | None:
         """The current step's event as stored (a step may add details to it)."""
-        return self.store.get_event(self.request_id, self.event_key) if self.event_key else None
+        return self.known_event(self.event_key) if self.event_key else None
 
     def open_event(self, name: str, host: str | None, attempt: int = 0) -> ActionEvent:
         """Begin (and record) an event of the current step's beside the runner's one.
@@ -201,7 +218,7 @@ class FlowContext:
         shows once.
         """
         key = step_event_key(self.event_key or f"{self.run.cursor:03d}", name, attempt)
-        event = self.store.get_event(self.request_id, key) or ActionEvent(key=key, event=name, host=host)
+        event = self.known_event(key) or ActionEvent(key=key, event=name, host=host)
         event.finish_time = event.result = event.traceback = event.details = None
         self.record_events(event)
         return event
@@ -213,6 +230,7 @@ class FlowContext:
         ttl = self.settings.engine.lease_ttl_seconds
         self.store.commit_run(self.run, owner=self.run.owner, lease_ttl=ttl, due_in=ttl,
                               events=list(events), action_update=action_update)
+        self.remember_events(list(events))
 
 
 class Step:

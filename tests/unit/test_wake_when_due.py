@@ -9,6 +9,7 @@ shows progress; a wait nobody can time backs off from ``poll_interval_seconds``,
 """
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -17,8 +18,8 @@ from compute.actions import live_migration_abort
 from compute.actions.create_backup import create_backup
 from compute.actions.inject_network_info import inject_network_info
 from compute.driver import OperationStatus
+from compute.models import FlowRun
 from compute.settings import Settings
-from tasks.flow import FlowRunner
 from tasks.live_migrate import LiveMigrateFlow
 from tasks.step import BACKOFF_KEY, FlowContext, progress_wait
 from tests.support.contexts import admin_ctx, demo_ctx
@@ -85,17 +86,20 @@ def test_a_30_s_live_migration_wakes_at_most_progress_updates_times_and_its_byte
 
     assert status_of(engine, migration) == "completed"
     steps = len(LiveMigrateFlow().steps(engine.store.get_run(rid)))
-    # One delivery runs every quick step up to the copy; then at most ``updates`` wake-ups.
-    assert deliveries(engine, rid) <= 1 + updates < steps * 2
-    assert deliveries(engine, rid) >= 1 + min(updates, 30.0 / engine.settings.engine.progress_interval_seconds) - 1
+    # One delivery runs every quick step up to the copy; then one wake-up per mark and one when due.
+    assert 30.0 / updates >= engine.settings.engine.progress_interval_seconds
+    assert deliveries(engine, rid) == 1 + updates < steps * 2
     assert seen == sorted(seen) and len(set(seen)) >= updates - 1  # progress moved at (almost) every wake
     waits = [c for r, c in countdowns if r == rid and c > 0]
     assert sum(waits) == pytest.approx(30.0, abs=0.1)
     assert min(waits) >= engine.settings.engine.progress_interval_seconds - 0.01
 
 
+@pytest.mark.parametrize("updates", [1, 5, 10])
 @pytest.mark.parametrize("duration", [0.7, 3.0, 30.0, 600.0, 10_000.0])
-def test_progress_wakes_are_bounded_by_updates_and_by_the_interval(engine: Engine, duration: float) -> None:
+def test_progress_wakes_are_bounded_by_updates_and_by_the_interval(engine: Engine, duration: float,
+                                                                   updates: int) -> None:
+    engine.settings.engine.progress_updates = updates
     thirty_second_copy(engine)
     engine.fleet.set_durations({"live_migration": duration})
     engine.settings.libvirt.live_migration_completion_timeout = 0
@@ -134,8 +138,9 @@ def test_backup_upload_progress_moves_on_the_image(engine: Engine) -> None:
         if current is not None and current.status == "saving":
             seen.append(current.progress)
     assert engine.store.get_image(image.id).status == "active"
-    assert seen == sorted(seen) and len(set(seen)) >= 5
-    assert deliveries(engine, ctx.request_id) <= 1 + engine.settings.engine.progress_updates
+    updates = engine.settings.engine.progress_updates
+    assert seen == sorted(seen) and len(set(seen)) >= updates - 1
+    assert deliveries(engine, ctx.request_id) <= 1 + updates
 
 
 def test_cold_migration_copy_is_woken_for_progress_a_bounded_number_of_times(engine: Engine) -> None:
@@ -149,8 +154,9 @@ def test_cold_migration_copy_is_woken_for_progress_a_bounded_number_of_times(eng
         if server.task_state == "resize_migrating":
             seen.append(server.progress)
     assert engine.store.get_migration(migration.id).status == "finished"
-    assert seen == sorted(seen) and len(set(seen)) >= 5
-    assert deliveries(engine, ctx.request_id) <= 1 + engine.settings.engine.progress_updates + 1
+    updates = engine.settings.engine.progress_updates
+    assert seen == sorted(seen) and len(set(seen)) >= updates - 1
+    assert deliveries(engine, ctx.request_id) <= 1 + updates + 1  # + the finish on the destination
 
 
 # ---- backoff ---------------------------------------------------------------------------------------
@@ -170,27 +176,43 @@ def test_an_operation_nobody_can_time_is_polled_with_backoff(engine: Engine,
     assert engine.store.get_run(ctx.request_id).ctx[BACKOFF_KEY] == options.poll_backoff_max_seconds
 
 
-def test_backoff_starts_again_at_the_next_step_and_leaves_nothing_in_the_values(engine: Engine) -> None:
-    runner: FlowRunner = engine.runner
-    run = engine.boot()  # a boot, then read its finished run: no backoff key left
-    [action] = engine.store.list_actions(run.id)
-    assert BACKOFF_KEY not in engine.store.get_run(action.request_id).ctx
-    fc = FlowContext(engine.store, engine.fleet, engine.settings, engine.store.get_run(action.request_id))
-    assert [fc.backoff().seconds for _ in range(3)] == [0.5, 1.0, 2.0]
-    assert runner is not None
+def test_backoff_doubles_up_to_its_cap_and_a_finished_run_keeps_no_backoff(engine: Engine) -> None:
+    inst = engine.boot()
+    [create] = engine.store.list_actions(inst.id)
+    run = engine.store.get_run(create.request_id)
+    assert run.status == "done" and BACKOFF_KEY not in run.ctx
+    fc = FlowContext(engine.store, engine.fleet, engine.settings, run)
+    assert [fc.backoff().seconds for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_the_backoff_starts_again_at_the_next_step(engine: Engine, countdowns: list[tuple[str, float]]) -> None:
+    """A rotation waiting on another backup's lock backs off from the start, not from an earlier wait."""
+    inst = engine.boot()
+    engine.store.acquire_rotation_lock(inst.id, "daily", "someone-else", 3600)
+    engine.fleet.add_fault("snapshot", mode="hang")
+    ctx = demo_ctx()
+    create_backup(engine.service, ctx, inst, name="b", backup_type="daily", rotation=1)
+    for _ in range(4):  # the upload hangs: it backs off
+        engine.deliver_one()
+    engine.fleet.clear_faults()
+    engine.store.update_fleet_op(f"{ctx.request_id}:snapshot", outcome="ok", force_complete=True)
+    for _ in range(3):  # the upload is done; the rotation waits for the lock
+        engine.deliver_one()
+    waits = [c for r, c in countdowns if r == ctx.request_id and c > 0]
+    assert waits == [0.5, 1.0, 2.0, 4.0, 0.5, 1.0, 2.0]
 
 
 def test_a_driver_that_reports_a_due_time_is_not_polled_before_it(engine: Engine) -> None:
-    fc = FlowContext(engine.store, engine.fleet, engine.settings, engine.store.get_run("none") or _run())
+    fc = FlowContext(engine.store, engine.fleet, engine.settings,
+                     FlowRun(request_id="req-x", flow="x", instance_uuid="i"))
     assert fc.wait_for(OperationStatus(done=False, due_in=42.0)).seconds == 42.0
-    assert fc.wait_for(OperationStatus(done=False, due_in=42.0, progress=95), progress=True).seconds == 42.0
+    # With progress: the time to the next mark (the first is at ceil(100 / updates) %), ...
+    first_mark = math.ceil(100 / engine.settings.engine.progress_updates)
+    assert fc.wait_for(OperationStatus(done=False, due_in=42.0, progress=0), progress=True).seconds \
+        == pytest.approx(42.0 * first_mark / 100, abs=0.01)
+    # ... and past the last mark, the due time.
+    assert fc.wait_for(OperationStatus(done=False, due_in=4.0, progress=95), progress=True).seconds == 4.0
     assert fc.wait_for(OperationStatus(done=False, due_in=None)).seconds == 0.5
-
-
-def _run():  # noqa: ANN202
-    from compute.models import FlowRun
-
-    return FlowRun(request_id="req-x", flow="x", instance_uuid="i")
 
 
 def test_backoff_cap_is_a_setting() -> None:
@@ -220,7 +242,6 @@ def test_abort_wakes_the_migration_at_once_and_waits_with_backoff(engine: Engine
 def test_cold_migration_cancel_backs_off_while_the_migration_rolls_back(engine: Engine) -> None:
     from compute.actions import cold_migration_cancel
 
-    engine.fleet.add_fault("prep_resize", mode="stall", seconds=0.0)
     inst = engine.boot()
     ctx, migration = cold_migrate(engine, inst)
     cancel_ctx = admin_ctx()
