@@ -39,6 +39,8 @@ API_RULES: dict[str, tuple[str, str]] = {
     "os_compute_api:servers:show:host_status": (ADMIN_API, "Show host_status in server views (2.16+)"),
     "os_compute_api:servers:create": (ADMIN_OR_OWNER, "Create a server"),
     "os_compute_api:servers:create:forced_host": (ADMIN_API, "Create a server on a host named in availability_zone"),
+    "compute:servers:create:requested_destination": (
+        ADMIN_API, "Create a server on a requested host and/or hypervisor_hostname (2.74+; the scheduler checks it)"),
     "os_compute_api:servers:delete": (ADMIN_OR_OWNER, "Delete a server"),
     "os_compute_api:servers:confirm_resize": (ADMIN_OR_OWNER, "confirmResize action"),
     "os_compute_api:servers:revert_resize": (ADMIN_OR_OWNER, "revertResize action"),

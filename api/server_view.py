@@ -76,6 +76,16 @@ def hostname_of(name: str) -> str:
     return cleaned[:63] or "server"
 
 
+def hostname_for(instance: Instance) -> str:
+    """The server's hostname, as its create set it (servers recorded before it was kept: made from the name)."""
+    return instance.hostname or hostname_of(instance.name)
+
+
+def reservation_id_of(instance: Instance) -> str:
+    """The reservation id of the create that made the server (older records: one made from its id)."""
+    return instance.reservation_id or f"r-{instance.id.replace('-', '')[8:16]}"
+
+
 def host_status(host: Host | None) -> str:
     if host is None:
         return "UNKNOWN"
@@ -161,8 +171,8 @@ class ServerViewBuilder:
             view["server_groups"] = []
         if mv >= (2, 73):
             view["locked_reason"] = instance.locked_reason
-        if mv >= (2, 90):
-            view["OS-EXT-SRV-ATTR:hostname"] = hostname_of(instance.name)
+        if mv >= (2, 90):  # shown to everyone from 2.90 (views/servers.py)
+            view["OS-EXT-SRV-ATTR:hostname"] = hostname_for(instance)
         if mv >= (2, 96):
             view["pinned_availability_zone"] = instance.availability_zone
         if mv >= (2, 100):
@@ -178,9 +188,9 @@ class ServerViewBuilder:
         }
         if self.mv >= (2, 3):
             attrs.update({
-                "OS-EXT-SRV-ATTR:reservation_id": f"r-{compact[8:16]}",
-                "OS-EXT-SRV-ATTR:launch_index": 0,
-                "OS-EXT-SRV-ATTR:hostname": hostname_of(instance.name),
+                "OS-EXT-SRV-ATTR:reservation_id": reservation_id_of(instance),
+                "OS-EXT-SRV-ATTR:launch_index": instance.launch_index,
+                "OS-EXT-SRV-ATTR:hostname": hostname_for(instance),
                 "OS-EXT-SRV-ATTR:kernel_id": "",
                 "OS-EXT-SRV-ATTR:ramdisk_id": "",
                 "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",

@@ -149,6 +149,11 @@ class Instance(BaseModel):
     network_info_injected_at: str | None = None
     access_ip_v4: str | None = None
     access_ip_v6: str | None = None
+    # Nova's ``hostname`` (asked for from 2.90, else made from the name), and the create request
+    # the server came from: its ``r-...`` reservation id and the server's index in it.
+    hostname: str | None = None
+    reservation_id: str | None = None
+    launch_index: int = 0
 
 
 class Aggregate(BaseModel):

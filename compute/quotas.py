@@ -105,40 +105,67 @@ def instance_deltas(flavor: Flavor, count: int = 1) -> dict[str, int]:
 
 
 def instance_create_check(options: QuotaOptions, flavor: Flavor, count: int = 1) -> Callable[[QuotaSnapshot], None]:
-    """The check the store runs inside the create's WATCH (``check_num_instances_quota``).
-
-    The user's usage is checked only when the user has an instances, cores or ram override,
-    as in Nova; otherwise the project's. Raises OverQuota with Nova's TooManyInstances text:
-    ``Quota exceeded for instances: Requested 1, but already used 10 of 10 instances``.
-    """
-    deltas = instance_deltas(flavor, count)
+    """The check of a create of exactly ``count`` servers: raises OverQuota, else lets it through."""
+    count_allowed = instance_create_count(options, flavor, count, count)
 
     def check(snap: QuotaSnapshot) -> None:
-        project = project_limits(options, snap)
-        user = user_limits(options, snap)
+        count_allowed(snap)
+
+    return check
+
+
+def instance_create_count(options: QuotaOptions, flavor: Flavor, min_count: int,
+                          max_count: int) -> Callable[[QuotaSnapshot], int]:
+    """How many of ``min_count``..``max_count`` servers the quotas let a request create
+    (``check_num_instances_quota``), run by the store inside the create's WATCH.
+
+    ``max_count`` if it fits; else as many as the headroom of the scope that is over allows
+    (instances, and cores and ram per server), if that is at least ``min_count``; else
+    OverQuota with Nova's TooManyInstances text, the count asked for as ``min-max``:
+    ``Quota exceeded for instances: Requested 1, but already used 10 of 10 instances``.
+    The user's usage is checked only when the user has an instances, cores or ram override,
+    as in Nova; otherwise the project's.
+    """
+    per_server = instance_deltas(flavor)
+
+    def overs_for(snap: QuotaSnapshot, count: int) -> tuple[list[str], bool]:
+        project, user = project_limits(options, snap), user_limits(options, snap)
         per_user = any(r in snap.user_limits for r in COUNTED)
-        project_used = {r: int(snap.project_usage.get(r, 0)) for r in COUNTED}
-        user_used = {r: int(snap.user_usage.get(r, 0)) for r in COUNTED}
+        deltas = instance_deltas(flavor, count)
         overs: list[str] = []
         over_user = False
         for r in COUNTED:
-            if project[r] >= 0 and project[r] < project_used[r] + deltas[r]:
+            if project[r] >= 0 and project[r] < int(snap.project_usage.get(r, 0)) + deltas[r]:
                 overs.append(r)
-            elif per_user and user[r] >= 0 and user[r] < user_used[r] + deltas[r]:
+            elif per_user and user[r] >= 0 and user[r] < int(snap.user_usage.get(r, 0)) + deltas[r]:
                 overs.append(r)
                 over_user = True
-        if not overs:
-            return
-        overs.sort()
-        quotas, used = (user, user_used) if over_user else (project, project_used)
-        requested = {"instances": str(count), "cores": str(deltas["cores"]), "ram": str(deltas["ram"])}
-        names = ", ".join(overs)
-        raise errors.OverQuota(
-            f"Quota exceeded for {names}: Requested {', '.join(requested[r] for r in overs)}, "
-            f"but already used {', '.join(str(used[r]) for r in overs)} of "
-            f"{', '.join(str(quotas[r]) for r in overs)} {names}")
+        return sorted(overs), over_user
 
-    return check
+    def count_allowed(snap: QuotaSnapshot) -> int:
+        count = max_count
+        while True:
+            overs, over_user = overs_for(snap, count)
+            if not overs:
+                return count
+            quotas = user_limits(options, snap) if over_user else project_limits(options, snap)
+            usage = snap.user_usage if over_user else snap.project_usage
+            used = {r: int(usage.get(r, 0)) for r in COUNTED}
+            allowed = min(
+                ((quotas[r] - used[r]) // per_server[r] for r in COUNTED if quotas[r] >= 0 and per_server[r] > 0),
+                default=0)
+            if min_count <= allowed < count:
+                count = allowed  # Nova checks again with the smaller count (the other scope may be over)
+                continue
+            requested = {"instances": str(min_count) if min_count == max_count else f"{min_count}-{max_count}",
+                         "cores": str(max_count * flavor.vcpus), "ram": str(max_count * flavor.ram)}
+            names = ", ".join(overs)
+            raise errors.OverQuota(
+                f"Quota exceeded for {names}: Requested {', '.join(requested[r] for r in overs)}, "
+                f"but already used {', '.join(str(used[r]) for r in overs)} of "
+                f"{', '.join(str(quotas[r]) for r in overs)} {names}")
+
+    return count_allowed
 
 
 # ---- absolute limits --------------------------------------------------------------------------

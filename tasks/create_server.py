@@ -3,14 +3,33 @@
 Mirrors nova/conductor/manager.py ``schedule_and_build_instances`` and
 nova/compute/manager.py ``_build_and_run_instance``. A failure leaves the server in
 ERROR with a fault, no host and no claim, the reason on the ``create`` action.
+
+Events as Nova records them: a build is one ``compute__do_build_and_run_instance`` event on
+the compute host (``@wrap_instance_event`` on ``_do_build_and_run_instance``); the conductor
+records none, except when scheduling fails: then an Error ``conductor_schedule_and_build_instances``
+on the conductor's host (``_create_instance_action_for_cell0``), with every host's reason.
 """
 from __future__ import annotations
 
-from compute import instance_actions, scheduler
-from compute.models import FlowRun, Instance, utcnow
+import traceback
+
+from compute import errors, instance_actions, scheduler
+from compute.models import ActionEvent, FlowRun, Instance, utcnow
 from compute.states import PowerState, TaskState, VmState
 from tasks.instance_steps import DriverOperation, fail_instance
-from tasks.step import Checkpoint, Flow, FlowContext, InConductor, Step, Wait
+from tasks.step import (
+    Checkpoint,
+    Flow,
+    FlowContext,
+    InConductor,
+    Step,
+    Wait,
+    failure_details,
+    step_event_key,
+)
+
+BUILD_EVENT = "compute__do_build_and_run_instance"
+SCHEDULING_FAILED_EVENT = "conductor_schedule_and_build_instances"
 
 
 class BuildCheckpoint(Checkpoint):
@@ -21,7 +40,7 @@ class BuildCheckpoint(Checkpoint):
 
 
 class ScheduleAndClaim(InConductor, Step):
-    event = "conductor_schedule_and_build_instances"
+    """No event of its own (Nova's conductor records none for a build), unless it fails."""
 
     def execute(self, fc: FlowContext) -> None:
         inst = fc.instance()
@@ -29,8 +48,12 @@ class ScheduleAndClaim(InConductor, Step):
         if already:
             chosen = min(already)
         else:
-            selection = scheduler.select_hosts(fc.store, inst, inst.flavor, requested_host=inst.requested_host)
-            chosen = scheduler.claim_first_fit(fc.store, inst.id, inst.flavor, selection).name
+            try:
+                selection = scheduler.select_hosts(fc.store, inst, inst.flavor, requested_host=inst.requested_host)
+                chosen = scheduler.claim_first_fit(fc.store, inst.id, inst.flavor, selection).name
+            except errors.NoValidHost as exc:
+                record_scheduling_failure(fc, exc)
+                raise
 
         def place(i: Instance) -> None:
             i.host = i.node = chosen
@@ -48,14 +71,28 @@ class ScheduleAndClaim(InConductor, Step):
         fc.store.update_instance(fc.run.instance_uuid, unplace)
 
 
+def record_scheduling_failure(fc: FlowContext, exc: errors.NoValidHost) -> None:
+    """Nova's ``_create_instance_action_for_cell0``: the conductor's event, started and failed at once
+    (written whole, so a rerun after a crash writes the same event again, never an open one)."""
+    now = utcnow()
+    fc.record_events(ActionEvent(
+        key=step_event_key(f"{fc.run.cursor:03d}", SCHEDULING_FAILED_EVENT), event=SCHEDULING_FAILED_EVENT,
+        host=fc.settings.host, start_time=now, finish_time=now, result="Error",
+        traceback=traceback.format_exc(), details=failure_details(exc)), action_update={"message": "Error"})
+
+
 class SpawnOnHost(DriverOperation):
-    event = "compute_build_and_run_instance"
+    event = BUILD_EVENT
     operation = "spawn"
 
 
 class MarkActive(Step):
     """Only from vm_state building, which no server returns to: a rerun after a crash finds the
-    server active, perhaps busy with a later action, and leaves its state alone."""
+    server active, perhaps busy with a later action, and leaves its state alone.
+
+    Part of the build's event, which closes once the server is ACTIVE, as Nova's does."""
+
+    event = BUILD_EVENT
 
     def execute(self, fc: FlowContext) -> Wait | None:
         def activate(i: Instance) -> None:

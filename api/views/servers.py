@@ -4,7 +4,8 @@ Create is api/views/create_server.py, delete api/views/delete_server.py.
 
 Filters follow Nova: ``name`` is a regular expression, ``status`` is the API status,
 ``all_tenants`` needs the get_all_tenants policy, ``host``/``deleted`` are honoured for
-admins only, and any other filter is ignored.
+admins only, ``reservation_id`` (a regular expression too, as in Nova's database query) for
+everyone, and any other filter is ignored.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from api.links import last_path_segment
 from api.lookup import authorized_server
 from api.policy import server_target
 from api.query import name_matches
-from api.server_view import ServerViewBuilder, status_of, summary
+from api.server_view import ServerViewBuilder, reservation_id_of, status_of, summary
 from api.timestamps import stored_time
 from compute.models import Instance
 
@@ -30,6 +31,7 @@ ALL_TENANTS_RULES = {False: "os_compute_api:servers:index:get_all_tenants",
 
 LIST_QUERY = {
     "name": query.name_pattern,
+    "reservation_id": query.name_pattern,
     "status": query.text,
     "all_tenants": query.boolean,
     "project_id": query.text,
@@ -60,6 +62,8 @@ def _visible_servers(params: dict[str, Any], detailed: bool) -> list[Instance]:
 
 def _matches(instance: Instance, params: dict[str, Any], all_tenants: bool, is_admin: bool) -> bool:
     if "name" in params and not name_matches(params["name"], instance.name):
+        return False
+    if "reservation_id" in params and not name_matches(params["reservation_id"], reservation_id_of(instance)):
         return False
     if "status" in params and status_of(instance).lower() != params["status"].lower():
         return False

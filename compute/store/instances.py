@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -11,6 +11,14 @@ from compute.models import FlowRun, Instance, InstanceAction, QuotaSnapshot, utc
 from compute.states import check_task_transition
 from compute.store.actions import ActionRecords
 from compute.store.quotas import QuotaRecords, holding
+
+
+class NewServer(NamedTuple):
+    """One server of a create request: its record, its ``create`` action and that action's flow run."""
+
+    instance: Instance
+    action: InstanceAction
+    run: FlowRun
 
 
 class InstanceRecords(ActionRecords, QuotaRecords):
@@ -40,22 +48,56 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         WATCH and raises to refuse; a concurrent create or delete of the project changes the
         usage, so the MULTI is discarded and the check runs again on the new numbers.
         """
-        seq = self.next_seq()
+        def one(snap: QuotaSnapshot) -> int:
+            if check_quota is not None:
+                check_quota(snap)
+            return 1
+
+        self.create_instances(lambda _count: [NewServer(inst, action, run)], 1, due_in,
+                              project_id=inst.project_id, user_id=inst.user_id,
+                              count_allowed=one if check_quota is not None else None)
+
+    def create_instances(
+        self,
+        build: Callable[[int], list[NewServer]],
+        max_count: int,
+        due_in: float,
+        *,
+        project_id: str,
+        user_id: str | None,
+        count_allowed: Callable[[QuotaSnapshot], int] | None = None,
+    ) -> list[NewServer]:
+        """The servers of one create request, all or none: every record, its usage, its action
+        and its run in one MULTI.
+
+        ``count_allowed(snapshot)`` reads the project's (and user's) limits and usage under WATCH
+        and answers how many of the request's servers (at most ``max_count``) may be created, or
+        raises to refuse them all; ``build(count)`` then makes that many (their names depend on
+        the count). A concurrent create or delete of the project changes the usage, so the MULTI
+        is discarded and both run again on the new numbers.
+        """
+        last = int(self._client.incrby(self._keys.sequence(), max_count))  # one sequence number per server
+        seqs = range(last - max_count + 1, last + 1)
+        built: list[NewServer] = []
 
         def body(pipe: Any) -> None:
-            if check_quota is not None:
-                check_quota(self._read_quota_snapshot(pipe, inst.project_id, inst.user_id))
+            count = max_count
+            if count_allowed is not None:
+                count = count_allowed(self._read_quota_snapshot(pipe, project_id, user_id))
+            built[:] = build(min(count, max_count))
             pipe.multi()
-            self._queue_instance(pipe, inst, seq)
-            self._queue_usage_change(pipe, None, holding(inst))
-            self._queue_action_and_run(pipe, action, run, due_in, seq)
+            for seq, new in zip(seqs, built, strict=False):
+                self._queue_instance(pipe, new.instance, seq)
+                self._queue_usage_change(pipe, None, holding(new.instance))
+                self._queue_action_and_run(pipe, new.action, new.run, due_in, seq)
 
-        if check_quota is None:
+        if count_allowed is None:
             pipe = self._multi()
             body(pipe)
             pipe.execute()
-            return
-        self._transaction(body, *self._quota_watch_keys(inst.project_id, inst.user_id))
+        else:
+            self._transaction(body, *self._quota_watch_keys(project_id, user_id))
+        return list(built)
 
     def put_instance(self, inst: Instance) -> None:
         """Write a server as it is, with no action or flow (fixtures and benches seed servers so)."""

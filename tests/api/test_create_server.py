@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from api.app import create_app
 from tests.api.conftest import (
     ADMIN,
     HOST,
@@ -10,7 +11,9 @@ from tests.api.conftest import (
     OWNER,
     UNKNOWN_ID,
     fault,
+    mv,
 )
+from tests.support.engine import build_engine
 
 
 def create(client, headers=OWNER, **server):
@@ -79,11 +82,11 @@ def test_create__invalid_body_is_400(client, body, message):
     assert fault(response) == ("badRequest", 400, message)
 
 
-@pytest.mark.parametrize("counts", [{"min_count": 2}, {"max_count": 3}, {"min_count": 1, "max_count": "2"}])
-def test_create__more_than_one_server_is_400(client, store, counts):
-    response = create(client, **counts)
-    assert response.status_code == 400
-    assert "Only one server per request is supported" in fault(response)[2]
+@pytest.mark.parametrize("counts", [{"min_count": 3, "max_count": 2}, {"min_count": "10", "max_count": "9"},
+                                    {"min_count": "1" + "0" * 4000, "max_count": "9" * 4000}])
+def test_create__min_count_above_max_count_is_400(client, store, counts):
+    """Several servers per request: tests/api/test_multi_create.py."""
+    assert fault(create(client, **counts)) == ("badRequest", 400, "min_count must be <= max_count")
     assert store.list_instances() == []
 
 
@@ -133,3 +136,97 @@ def test_create__access_ips_are_kept_and_shown(client, store):
     assert (stored.access_ip_v4, stored.access_ip_v6) == ("203.0.113.9", "2001:db8::9")
     shown = client.get(f"/v2.1/servers/{server_id}", headers=OWNER).get_json()["server"]
     assert (shown["accessIPv4"], shown["accessIPv6"]) == ("203.0.113.9", "2001:db8::9")
+
+
+# ---- hostname (2.90+) ---------------------------------------------------------------------
+
+def test_hostname__from_290_is_kept_and_shown_to_everyone(client, store):
+    response = create(client, {**OWNER, **mv("2.90")}, hostname="db-primary")
+    assert response.status_code == 202
+    server_id = response.get_json()["server"]["id"]
+    assert store.get_instance(server_id).hostname == "db-primary"
+    for headers in (OWNER, ADMIN):
+        shown = client.get(f"/v2.1/servers/{server_id}", headers={**headers, **mv("2.90")}).get_json()["server"]
+        assert shown["OS-EXT-SRV-ATTR:hostname"] == "db-primary"
+    below = client.get(f"/v2.1/servers/{server_id}", headers={**OWNER, **mv("2.89")}).get_json()["server"]
+    assert "OS-EXT-SRV-ATTR:hostname" not in below  # before 2.90 an extended attribute: admins only
+    admin_below = client.get(f"/v2.1/servers/{server_id}", headers={**ADMIN, **mv("2.3")}).get_json()["server"]
+    assert admin_below["OS-EXT-SRV-ATTR:hostname"] == "db-primary"
+
+
+def test_hostname__without_one_is_the_name_sanitised_as_nova_does(client, store):
+    server_id = create(client, name="My_Web Server.1").get_json()["server"]["id"]
+    assert store.get_instance(server_id).hostname == "my-web-server-1"
+
+
+@pytest.mark.parametrize("version, hostname, accepted", [
+    ("2.89", "db", False),  # not in the schema before 2.90
+    ("2.90", "db-primary", True),
+    ("2.90", "db.example.com", False),  # 2.90-2.93: a single label
+    ("2.90", "x", False),
+    ("2.94", "db.example.com", True),  # 2.94: an FQDN
+    ("2.94", "x" * 52 + "-guest-test.domaintest.com", True),  # Tempest's test_verify_hostname_allows_fqdn
+    ("2.94", "db example", False),
+])
+def test_hostname__schema_per_microversion(client, version, hostname, accepted):
+    response = create(client, {**OWNER, **mv(version)}, hostname=hostname)
+    if accepted:
+        assert response.status_code == 202
+    else:
+        assert fault(response)[:2] == ("badRequest", 400)
+
+
+def test_hostname__with_several_servers_is_novas_400(client, store):
+    response = create(client, {**OWNER, **mv("2.90")}, hostname="db", max_count=2)
+    assert fault(response) == ("badRequest", 400, "Unable to allocate a single hostname to multiple instances")
+    assert store.list_instances() == []
+
+
+# ---- host / hypervisor_hostname (2.74+) ---------------------------------------------------------
+
+REQUESTED = "compute-kvm-2"
+
+
+def test_requested_destination__admin_only_from_274(client, store):
+    response = create(client, {**OWNER, **mv("2.74")}, host=REQUESTED)
+    denied = "Policy doesn't allow compute:servers:create:requested_destination to be performed."
+    assert fault(response) == ("forbidden", 403, denied)
+    assert fault(create(client, {**ADMIN, **mv("2.73")}, host=REQUESTED))[:2] == ("badRequest", 400)
+    for fields in ({"host": REQUESTED}, {"hypervisor_hostname": REQUESTED},
+                   {"host": REQUESTED, "hypervisor_hostname": REQUESTED}):
+        response = create(client, {**ADMIN, **mv("2.74")}, **fields)
+        assert response.status_code == 202, fields
+        assert store.get_instance(response.get_json()["server"]["id"]).requested_host == REQUESTED
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"host": "compute-nope"}, "Compute host compute-nope could not be found."),
+    ({"hypervisor_hostname": "compute-nope"}, "Compute host compute-nope could not be found."),
+    ({"host": REQUESTED, "hypervisor_hostname": HOST}, f"Compute host {REQUESTED} could not be found."),
+    ({"host": REQUESTED, "availability_zone": f"nova:{HOST}"},
+     ("One mechanism with host and/or hypervisor_hostname and another mechanism with zone:host:node are "
+      "mutually exclusive.")),
+])
+def test_requested_destination__unknown_or_conflicting_is_400(client, store, fields, message):
+    assert fault(create(client, {**ADMIN, **mv("2.74")}, **fields)) == ("badRequest", 400, message)
+    assert store.list_instances() == []
+
+
+def test_requested_destination__the_scheduler_checks_it_rather_than_forcing_it(store, fleet, settings):
+    """Nova's requested_destination: the host is the only candidate, and every filter still applies."""
+    engine = build_engine(store, fleet, settings)
+    client = create_app(settings, engine.service).test_client()
+    landed = create(client, {**ADMIN, **mv("2.74")}, host=REQUESTED)
+    engine.drain()
+    shown = client.get(f"/v2.1/servers/{landed.get_json()['server']['id']}", headers=ADMIN).get_json()["server"]
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", REQUESTED)
+
+    store.update_host(REQUESTED, enabled=False, disabled_reason="maintenance")
+    refused = create(client, {**ADMIN, **mv("2.74")}, host=REQUESTED)
+    engine.drain()
+    server_id = refused.get_json()["server"]["id"]
+    shown = client.get(f"/v2.1/servers/{server_id}", headers=ADMIN).get_json()["server"]
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("ERROR", None)
+    [event] = store.list_events(refused.headers["x-openstack-request-id"])
+    assert (event.event, event.result) == ("conductor_schedule_and_build_instances", "Error")
+    assert f"{REQUESTED}: ComputeFilter: service disabled (maintenance)" in event.details

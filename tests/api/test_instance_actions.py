@@ -155,7 +155,7 @@ def with_events(store, active_server, history):
     """The create action with two events: an older success and a newer error."""
     request_id = history[0]
     record_events(store, request_id, [
-        ActionEvent(key="1", event="compute_build_and_run_instance", start_time="2030-01-01T00:00:01.000000",
+        ActionEvent(key="1", event="compute__do_build_and_run_instance", start_time="2030-01-01T00:00:01.000000",
                     finish_time="2030-01-01T00:00:02.000000", result="Success", host="compute-kvm-1"),
         ActionEvent(key="2", event="compute_post_build", start_time="2030-01-01T00:00:03.000000",
                     finish_time="2030-01-01T00:00:04.000000", result="Error", traceback="Traceback ...",
@@ -177,7 +177,7 @@ def test_show__action_keys_and_events_newest_first_for_admin(client, active_serv
     assert action["events"] == [
         {"event": "compute_post_build", "start_time": "2030-01-01T00:00:03.000000",
          "finish_time": "2030-01-01T00:00:04.000000", "result": "Error", "traceback": "Traceback ..."},
-        {"event": "compute_build_and_run_instance", "start_time": "2030-01-01T00:00:01.000000",
+        {"event": "compute__do_build_and_run_instance", "start_time": "2030-01-01T00:00:01.000000",
          "finish_time": "2030-01-01T00:00:02.000000", "result": "Success", "traceback": None},
     ]
 

@@ -40,8 +40,7 @@ def test_openstacksdk__create_show_list_reset_state_and_events(dev_server: DevSe
     actions = list(conn.compute.server_actions(server.id))
     assert [a.action for a in actions][:2] == ["resetState", "create"]
     create = conn.compute.get_server_action(actions[1].request_id, server.id)
-    assert [e["event"] for e in create.events] == [
-        "compute_build_and_run_instance", "conductor_schedule_and_build_instances"]
+    assert [e["event"] for e in create.events] == ["compute__do_build_and_run_instance"]
 
 
 def test_novaclient__fixed_and_negotiated_versions(dev_server: DevServer) -> None:

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.integration]
 
 # Long enough that the kill always lands inside it; the killed process never finishes it.
 STALL_SECONDS = 15.0
-CREATE_EVENTS = ["conductor_schedule_and_build_instances", "compute_build_and_run_instance"]
+CREATE_EVENTS = ["compute__do_build_and_run_instance"]
 DRIVING = {"waiting", "done", "error", "lease-lost"}  # outcomes of a delivery that ran the flow
 
 
@@ -148,7 +148,7 @@ def test_kill_inside_spawn_after_claim__another_worker_builds_it_once(
     first = start_worker("first")
     inst, rid = boot(runtime)
 
-    wait_inside_stalled_step(runtime, rid, cursor=2, event="compute_build_and_run_instance", rule_id=rule)
+    wait_inside_stalled_step(runtime, rid, cursor=2, event="compute__do_build_and_run_instance", rule_id=rule)
     placed = runtime.store.get_instance(inst.id)
     assert placed is not None and placed.host and placed.task_state == "spawning"
     assert runtime.store.hosts_claimed_by(inst.id) == {placed.host}  # the kill lands after the claim
@@ -235,7 +235,7 @@ def test_kill_pool_child_only__its_own_worker_recovers_the_action(
     rule = runtime.fleet.add_fault("spawn", mode="stall", times=1, seconds=STALL_SECONDS)
     worker = start_worker("only")
     inst, rid = boot(runtime)
-    wait_inside_stalled_step(runtime, rid, cursor=2, event="compute_build_and_run_instance", rule_id=rule)
+    wait_inside_stalled_step(runtime, rid, cursor=2, event="compute__do_build_and_run_instance", rule_id=rule)
     owner = run_of(runtime.store, rid).owner
     assert owner is not None
     child = int(owner.split(":")[1])  # worker_identity(): host:pid:nonce, the pid of the pool child
@@ -271,7 +271,7 @@ def test_duplicate_message_to_two_workers__runs_the_flow_once(
     workers = [start_worker("a"), start_worker("b")]
     inst, rid = boot(runtime)
     if duplicate == "while_leased":
-        wait_inside_stalled_step(runtime, rid, cursor=2, event="compute_build_and_run_instance", rule_id=rule)
+        wait_inside_stalled_step(runtime, rid, cursor=2, event="compute__do_build_and_run_instance", rule_id=rule)
     if duplicate == "after_wait":
         wait_for(lambda: run_of(runtime.store, rid).wake >= 1,
                  message=lambda: f"{rid} to wait on its spawn\n{describe(runtime.store, rid)}")
@@ -304,7 +304,7 @@ def test_worker_stuck_past_its_lease__another_takes_over_and_the_stuck_one_write
     rule = runtime.fleet.add_fault("spawn", mode="stall", times=1, seconds=8.0)
     stuck = start_worker("stuck")
     inst, rid = boot(runtime)
-    wait_inside_stalled_step(runtime, rid, cursor=2, event="compute_build_and_run_instance", rule_id=rule)
+    wait_inside_stalled_step(runtime, rid, cursor=2, event="compute__do_build_and_run_instance", rule_id=rule)
     other = start_worker("other")
     run = wait_finished(runtime.store, rid)
     wait_for(lambda: stuck.outcomes(rid), message="the stuck delivery to end")

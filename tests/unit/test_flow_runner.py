@@ -21,7 +21,7 @@ def test_duplicate_message__runs_the_flow_once(engine: Engine) -> None:
     outcomes = engine.drain()
     assert outcomes.count("done") == 1
     assert engine.fleet.operation_count("spawn") == 1
-    assert len(engine.store.list_events(ctx.request_id)) == 2
+    assert [e.event for e in engine.store.list_events(ctx.request_id)] == ["compute__do_build_and_run_instance"]
     assert engine.store.get_instance(inst.id).vm_state == VmState.ACTIVE
 
 
@@ -84,7 +84,7 @@ def test_reaper__gives_up_after_max_reaps_and_rolls_back(
     inst = engine.store.get_instance(inst.id)
     assert inst.vm_state == VmState.ERROR and inst.host is None
     assert sum(engine.store.get_usage(h.name).running_vms for h in engine.store.list_hosts()) == 0
-    spawn_event = [e for e in engine.store.list_events(ctx.request_id) if e.event == "compute_build_and_run_instance"]
+    spawn_event = [e for e in engine.store.list_events(ctx.request_id) if e.event == "compute__do_build_and_run_instance"]
     assert spawn_event[0].result == "Error" and "stopped responding" in spawn_event[0].details
 
 

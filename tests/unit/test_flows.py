@@ -26,10 +26,9 @@ def test_create__builds_active_on_a_claimed_host(engine: Engine) -> None:
     assert (usage.memory_mb_used, usage.running_vms) == (2048, 1)
     action = engine.store.get_action(ctx.request_id)
     assert action.action == "create" and action.finish_time and action.message is None
-    assert events_of(engine, ctx.request_id) == [
-        ("conductor_schedule_and_build_instances", "Success"),
-        ("compute_build_and_run_instance", "Success"),
-    ]
+    # Nova's one build event, on the compute host; the conductor records none when scheduling works.
+    assert events_of(engine, ctx.request_id) == [("compute__do_build_and_run_instance", "Success")]
+    assert [e.host for e in engine.store.list_events(ctx.request_id)] == [inst.host]
 
 
 def test_create__unknown_forced_host_ends_in_error_without_host(engine: Engine) -> None:
@@ -43,6 +42,7 @@ def test_create__unknown_forced_host_ends_in_error_without_host(engine: Engine) 
     action = engine.store.get_action(ctx.request_id)
     assert action.message == "Error" and action.finish_time
     [event] = engine.store.list_events(ctx.request_id)
+    assert (event.event, event.host) == ("conductor_schedule_and_build_instances", engine.settings.host)
     assert event.result == "Error" and "no-such-host could not be found" in event.details
     assert "Traceback" in event.traceback
 
