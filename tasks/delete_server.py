@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from compute import instance_actions
+from compute.actions.delete_server import HOSTED
 from compute.models import FlowRun, Instance, utcnow
 from compute.states import PowerState, VmState
 from tasks.instance_steps import DriverOperation, fail_instance
@@ -45,4 +46,7 @@ class DeleteServerFlow(Flow):
     name = instance_actions.DELETE
 
     def steps(self, run: FlowRun) -> list[Step]:
+        """A server that never got a host is deleted locally, as Nova's API does: no compute event."""
+        if not run.params.get(HOSTED, True):
+            return [DeleteCheckpoint(), ReleaseClaims(), MarkDeleted()]
         return [DeleteCheckpoint(), TerminateOnHost(), ReleaseClaims(), MarkDeleted()]

@@ -7,7 +7,10 @@ from compute.guards import check_instance_lock
 from compute.instance_actions import DELETE
 from compute.models import Instance
 from compute.service import ComputeService
-from compute.states import TaskState
+from compute.states import TaskState, VmState
+
+# The flow's parameter: False when the server has no host and is not being built (Nova's local delete).
+HOSTED = "hosted"
 
 
 def delete_server(service: ComputeService, ctx: RequestContext, instance: Instance) -> Instance | None:
@@ -21,4 +24,5 @@ def delete_server(service: ComputeService, ctx: RequestContext, instance: Instan
             raise errors.Conflict(f"Instance {inst.id} is already being deleted")
         inst.task_state = TaskState.DELETING
 
-    return service.start_action(ctx, instance.id, DELETE, mutate)
+    hosted = bool(instance.host) or instance.vm_state == VmState.BUILDING
+    return service.start_action(ctx, instance.id, DELETE, mutate, params={HOSTED: hosted})

@@ -77,7 +77,11 @@ def service_of(dev: DevServer, host: str) -> dict[str, Any]:
 
 
 def test_drain_a_host_for_maintenance_and_bring_it_back(maintenance_dev: DevServer) -> None:
-    dev = maintenance_dev
+    drain_a_host_and_bring_it_back(maintenance_dev)
+
+
+def drain_a_host_and_bring_it_back(dev: DevServer, timeout: float = 120) -> None:
+    """The operator's day of issue 10, on any deployment the CLIs can reach (dev or production shape)."""
     ids = [boot(dev, f"maint-{n}")["id"] for n in range(SERVERS)]
     assert {server(dev, i)["OS-EXT-SRV-ATTR:host"] for i in ids} == {HOST}
     assert running_vms(dev, HOST) == SERVERS
@@ -101,7 +105,7 @@ def test_drain_a_host_for_maintenance_and_bring_it_back(maintenance_dev: DevServ
         return shown if shown["status"] == "ACTIVE" and shown["OS-EXT-SRV-ATTR:host"] != HOST else None
 
     for server_id in ids:
-        shown = wait_for(lambda server_id=server_id: moved(server_id), 120, f"{server_id} to leave {HOST}",
+        shown = wait_for(lambda server_id=server_id: moved(server_id), timeout, f"{server_id} to leave {HOST}",
                          interval=0.5)
         assert shown["OS-EXT-SRV-ATTR:host"]
         [migration] = osc(dev, "server", "migration", "list", "--server", server_id, "-f", "json")
