@@ -3,11 +3,18 @@
 Every request goes through the same gate, in Nova's middleware order: body size (413),
 authentication (401), microversion (400/406), media type (415). Every response
 leaves with the request-id headers, and, on microversioned routes, the version headers.
+
+Every request is also one access-log line (logger ``api.access``: method, path, route, status,
+duration, request id) and one observation of the HTTP metrics, by URL rule rather than raw path
+so that a scrape has one series per route. Lines logged while a request is served carry its
+request id (compute/log_context.py); an action's worker logs the same id.
 """
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
+import time
 
 from flask import Blueprint, Flask, Response, g, request
 
@@ -16,11 +23,15 @@ from api import auth, bodies, microversions
 from api.current import EXTENSION, AppParts
 from api.errors import register_error_handlers
 from api.policy import PolicyEnforcer
+from compute import log_context, telemetry
 from compute.models import new_request_id
 from compute.service import ComputeService
 from compute.settings import Settings
 
 API_PREFIX = "/v2.1/"
+ACCESS_LOG = logging.getLogger("api.access")
+# The route label of a request no URL rule matched (a 404 or 405 before any view).
+UNMATCHED_ROUTE = "unmatched"
 
 
 def view_blueprints() -> list[Blueprint]:
@@ -40,6 +51,18 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIX) and path != API_PREFIX
 
 
+def record_request(response: Response, request_id: str) -> None:
+    """The access-log line and the HTTP metrics of the request being answered."""
+    started = g.get("started")
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    route = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
+    telemetry.observer().http_request(request.method, route, response.status_code, seconds)
+    ACCESS_LOG.info("%s %s %s %.1fms", request.method, request.full_path.rstrip("?"), response.status_code,
+                    seconds * 1000, extra={"request_id": request_id, "method": request.method,
+                                           "path": request.path, "route": route, "status": response.status_code,
+                                           "duration_ms": round(seconds * 1000, 1)})
+
+
 def create_app(settings: Settings, service: ComputeService) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -49,7 +72,9 @@ def create_app(settings: Settings, service: ComputeService) -> Flask:
 
     @app.before_request
     def _gate() -> None:
+        g.started = time.perf_counter()
         g.request_id = new_request_id()
+        g.log_token = log_context.bind(request_id=g.request_id)
         bodies.check_size(settings.api.max_body_bytes)
         if not is_api_path(request.path):
             return
@@ -65,7 +90,17 @@ def create_app(settings: Settings, service: ComputeService) -> Flask:
         version = g.get("api_version")
         if version is not None:
             microversions.stamp(response, version)
+        record_request(response, request_id)
         return response
+
+    @app.teardown_request
+    def _unbind(_exc: BaseException | None) -> None:
+        token = g.pop("log_token", None)
+        if token is not None:
+            try:
+                log_context.reset(token)
+            except ValueError:  # bound in another context (a server that switches them): nothing to undo here
+                pass
 
     register_error_handlers(app)
     for blueprint in view_blueprints():

@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import wait_ready  # noqa: E402
+
 from compute.actions import confirm_resize, revert_resize
 from compute.actions.create_backup import create_backup
 from compute.actions.create_server import create_server
@@ -82,11 +84,7 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "-c", "1", "-n", "bench@%h",
                                  "--without-gossip", "--without-mingle"], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while " ready." not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"worker did not start:\n{log.read_text(errors='replace')}")
-        time.sleep(0.2)
+    wait_ready([proc], [log], ["bench@%h"], env["COMPUTE_ACTIONS_REDIS__BROKER_URL"], timeout=90)
     return proc
 
 

@@ -19,6 +19,8 @@ and mode, and the dev/production ratio of the p50s. Wall-clock numbers drift on 
 the ratios are what to compare.
 
     .venv/bin/python bench/dev_vs_production.py [--runs 15]
+
+bench/run.py calls ``run`` (section f; 5 runs in its quick mode).
 """
 from __future__ import annotations
 
@@ -43,10 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from generated_fleet import write_fleet  # noqa: E402
-from reset_state_latency import free_port  # noqa: E402
+from common import DB, REDIS_URL, Figure, stop, wait_ready
+from generated_fleet import write_fleet
+from reset_state_latency import free_port
 
-from compute.store import Store  # noqa: E402
+from compute.store import Store
 
 IMAGE_ID = "70a599e0-31e7-49b7-b260-868f441e862b"
 ADMIN = {"X-Auth-Token": "admin:admin", "Content-Type": "application/json"}
@@ -85,7 +88,7 @@ class Api:
 
 
 def stored(value: str) -> float:
-    return dt.datetime.fromisoformat(value.rstrip("Z")).replace(tzinfo=dt.timezone.utc).timestamp()
+    return dt.datetime.fromisoformat(value.rstrip("Z")).replace(tzinfo=dt.UTC).timestamp()
 
 
 def measure(api: Api, runs: int) -> dict[str, list[float]]:
@@ -106,7 +109,7 @@ def measure(api: Api, runs: int) -> dict[str, list[float]]:
             request_id = headers["x-openstack-request-id"]
             found: dict = {}
 
-            def ended() -> bool:
+            def ended(found: dict = found, request_id: str = request_id, last_event: str = last_event) -> bool:
                 found.update(api.call("GET", f"/servers/{server_id}/os-instance-actions/{request_id}",
                                       version="2.84")[1]["instanceAction"])
                 return any(e["event"] == last_event and e["finish_time"] for e in found["events"])
@@ -135,42 +138,29 @@ def wait_serving(api: Api, proc: subprocess.Popen, timeout: float = 90.0) -> Non
     raise SystemExit("the API did not answer in time")
 
 
-def stop(*procs: subprocess.Popen) -> None:
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @contextmanager
 def production(env: dict[str, str], redis_url: str, log_dir: Path) -> Iterator[Api]:
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     queue = f"bench-{prefix}"
-    env = dict(env, COMPUTE_ACTIONS_REDIS__STORE_URL=f"{redis_url}/1", COMPUTE_ACTIONS_REDIS__BROKER_URL=f"{redis_url}/0",
+    db = DB["dev_vs_production"]
+    env = dict(env, COMPUTE_ACTIONS_REDIS__STORE_URL=f"{redis_url}/{db}", COMPUTE_ACTIONS_REDIS__BROKER_URL=f"{redis_url}/{db}",
                COMPUTE_ACTIONS_REDIS__KEY_PREFIX=prefix, COMPUTE_ACTIONS_ENGINE__QUEUE=queue)
     api = Api(free_port())
     log = log_dir / "worker.log"
     with open(log, "wb") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "-n", f"devbench-{prefix}@%h"],
+        worker = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "-n", f"devbench-{prefix.strip(':')}@%h"],
                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     gunicorn = subprocess.Popen([sys.executable, "-m", "workers.cli", "api", "--bind", f"127.0.0.1:{api.port}",
                                  "--workers", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
     try:
         wait_serving(api, gunicorn)
-        deadline = time.monotonic() + 90
-        while " ready." not in log.read_text(errors="replace"):
-            if time.monotonic() > deadline or worker.poll() is not None:
-                raise SystemExit(f"the worker did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
+        wait_ready([worker], [log], [f"devbench-{prefix.strip(':')}@%h"], f"{redis_url}/{db}")
         yield api
     finally:
         stop(gunicorn, worker)
-        Store(redis.Redis.from_url(f"{redis_url}/1", decode_responses=True), prefix=prefix).delete_all()
-        broker = redis.Redis.from_url(f"{redis_url}/0", decode_responses=True)
+        Store(redis.Redis.from_url(f"{redis_url}/{db}", decode_responses=True), prefix=prefix).delete_all()
+        broker = redis.Redis.from_url(f"{redis_url}/{db}", decode_responses=True)
         for key in broker.scan_iter(f"*{queue}*"):
             broker.delete(key)
 
@@ -187,23 +177,43 @@ def dev(env: dict[str, str]) -> Iterator[Api]:
         stop(proc)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
-    args = parser.parse_args()
-
+def both(runs: int, redis_url: str) -> dict[str, dict[str, list[float]]]:
+    """Samples per mode and action: production first, then dev, on the same generated fleet."""
     fleet_file = write_fleet(4, {})
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COMPUTE_ACTIONS_FLEET__FLEET_FILE=str(fleet_file),
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTE_ACTIONS_")}
+    env.update(PYTHONPATH=str(ROOT), COMPUTE_ACTIONS_FLEET__FLEET_FILE=str(fleet_file),
                COMPUTE_ACTIONS_FLEET__DURATION_SCALE="0", COMPUTE_ACTIONS_LOG_LEVEL="WARNING")
     results = {}
-    with production(env, args.redis, Path(tempfile.mkdtemp(prefix="bench-dev-"))) as api:
-        results["production"] = measure(api, args.runs)
+    with production(env, redis_url, Path(tempfile.mkdtemp(prefix="bench-dev-"))) as api:
+        results["production"] = measure(api, runs)
     with dev(env) as api:
-        results["dev"] = measure(api, args.runs)
+        results["dev"] = measure(api, runs)
+    return results
 
-    def p(samples: list[float], q: int) -> float:
-        return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] * 1000
+
+def p(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] * 1000
+
+
+def run(quick: bool = False) -> tuple[list[Figure], list[str]]:
+    """The figures of bench/run.py (f): per action, dev p50 against production p50 (target <= 2)."""
+    runs = 5 if quick else 15
+    results = both(runs, REDIS_URL)
+    figures = [Figure("f", f"{name} dev p50", p(results["dev"][name], 50), "production p50",
+                      p(results["production"][name], 50), "ms", "<= 2") for name in ACTIONS]
+    notes = [f"(f) server-recorded time per action, duration_scale 0, {runs} runs each; production = gunicorn "
+             f"+ 1 worker + real Redis; dev = compute-actions dev (p90 dev {name}: "
+             f"{p(results['dev'][name], 90):.1f} ms, production {p(results['production'][name], 90):.1f} ms)"
+             for name in ACTIONS]
+    return figures, notes
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--redis", default=REDIS_URL)
+    args = parser.parse_args(argv)
+    results = both(args.runs, args.redis)
 
     print(f"server-recorded time per action (start_time -> last event finish_time), duration_scale 0, "
           f"{args.runs} runs each; production = gunicorn + 1 worker + real Redis; dev = compute-actions dev")

@@ -20,12 +20,16 @@ p50/p99 idle and during the run with their ratios. Everything is measured in the
 a 2-core box wall-clock numbers drift, the ratios are what to compare. Takes about a minute.
 
     .venv/bin/python bench/inflight_live_migrations.py [--count 1000] [--hosts 50] [--workers 2]
+
+bench/run.py calls ``run`` (section d); its quick mode is 200 migrations of 10 s on 20 hosts.
 """
 from __future__ import annotations
 
 import argparse
 import collections
 import concurrent.futures
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -42,14 +46,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from generated_fleet import host_names, place_servers, write_fleet  # noqa: E402
-from reset_state_latency import free_port, wait_until_serving  # noqa: E402
+from common import DB, Figure, cpu_seconds, percentile, wait_ready
+from generated_fleet import host_names, place_servers, write_fleet
+from reset_state_latency import free_port, wait_until_serving
 
-from compute.settings import Settings  # noqa: E402
-from compute.store import Store, iso_to_epoch  # noqa: E402
-from fleet.loader import seed_fleet  # noqa: E402
-from fleet.simulator import SimulatedFleet  # noqa: E402
-from tasks.live_migrate import LiveMigrateFlow  # noqa: E402
+from compute.settings import Settings
+from compute.store import Store, iso_to_epoch
+from fleet.loader import seed_fleet
+from fleet.simulator import SimulatedFleet
+from tasks.live_migrate import LiveMigrateFlow
 
 ENDED = {"completed", "error", "failed", "cancelled"}
 BODY = json.dumps({"os-migrateLive": {"host": None, "block_migration": "auto"}}).encode()
@@ -101,24 +106,6 @@ class GetSampler(threading.Thread):
         return self.samples
 
 
-def pct(samples: list[float], p: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its living descendants (from /proc; 0 where unreadable)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
 
 
 def start_worker(name: str, concurrency: int, env: dict[str, str], log_dir: Path,
@@ -127,20 +114,11 @@ def start_worker(name: str, concurrency: int, env: dict[str, str], log_dir: Path
     cmd = [sys.executable, "-m", "workers.cli", "worker", "-c", str(concurrency), "-n", f"{name}@%h"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
+                                preexec_fn=(lambda: os.nice(nice)) if nice else None)  # noqa: PLW1509 - before any thread
     return proc, log
 
 
-def wait_ready(logs: list[Path], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(" ready." in log.read_text(errors="replace") for log in logs):
-            return
-        time.sleep(0.2)
-    raise SystemExit("the workers did not become ready in time")
-
-
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--hosts", type=int, default=50)
@@ -155,8 +133,38 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=8.0)
     parser.add_argument("--timeout", type=float, default=150.0)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
-    parser.add_argument("--db", type=int, default=5, help="Redis db for the store and the broker")
-    args = parser.parse_args()
+    parser.add_argument("--db", type=int, default=DB["inflight"], help="Redis db for the store and the broker")
+    return parser
+
+
+QUICK = ["--count", "200", "--copy-seconds", "10", "--hosts", "20", "--idle-seconds", "4"]
+
+
+def run(quick: bool = False) -> tuple[list[Figure], list[str]]:
+    """The figures of bench/run.py (d); ``quick``: 200 migrations of 10 s."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = measure(parser().parse_args(QUICK if quick else []))
+    notes = [f"(d) {line}" for line in out.getvalue().splitlines()]
+    figures = [
+        Figure("d", f"{result['count']} live migrations: first 202 -> last completed", result["elapsed"],
+               "copy time", result["copy_seconds"], "s", "<= 1.1"),
+        Figure("d", "GET /servers/{id} p50 during the run", result["run_p50"], "idle p50", result["idle_p50"], "ms"),
+        Figure("d", "GET /servers/{id} p99 during the run", result["run_p99"], "idle p99", result["idle_p99"], "ms",
+               "<= 2"),
+        Figure("d", "deliveries per action (max)", result["deliveries_max"], "steps of the flow", result["steps"],
+               "", "<= 1"),
+        Figure("d", "deliveries per action (mean)", result["deliveries_mean"], "steps of the flow",
+               result["steps"], "", "<= 1"),
+    ]
+    return figures, notes
+
+
+def main(argv: list[str] | None = None) -> None:
+    measure(parser().parse_args(argv))
+
+
+def measure(args: argparse.Namespace) -> dict[str, float]:
     began = time.monotonic()
 
     durations = {name: 0.0 for name in OPERATIONS} | {"live_migration": args.copy_seconds,
@@ -179,12 +187,14 @@ def main() -> None:
     port = free_port()
     log_dir = fleet_file.parent
     api = subprocess.Popen([sys.executable, "-m", "workers.cli", "api", "--bind", f"127.0.0.1:{port}",
-                            "--workers", str(args.api_workers)], env=env, cwd=ROOT)
+                            "--workers", str(args.api_workers)], env=env, cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers = [start_worker(f"inflight{i}-{prefix.strip(':')}", args.concurrency, env, log_dir, args.worker_nice)
                for i in range(args.workers)]
     try:
         wait_until_serving(port, api)
-        wait_ready([log for _, log in workers])
+        wait_ready([p for p, _ in workers], [log for _, log in workers],
+                   [f"inflight{i}-{prefix.strip(':')}@%h" for i in range(args.workers)], url)
 
         idle = GetSampler(port, watched, args.get_every)
         idle.start()
@@ -270,15 +280,15 @@ def main() -> None:
           f"{sum(deliveries) / (max(completed) - first_202):.0f}/s")
     if lags:
         start_lag, end_lag = sorted(a for a, _ in lags), sorted(b for _, b in lags)
-        print(f"per action: 202 -> copy started p50 {pct(start_lag, 50):.2f} s, max {start_lag[-1]:.2f} s; "
-              f"copy due -> completed p50 {pct(end_lag, 50):.2f} s, max {end_lag[-1]:.2f} s")
+        print(f"per action: 202 -> copy started p50 {percentile(start_lag, 50):.2f} s, max {start_lag[-1]:.2f} s; "
+              f"copy due -> completed p50 {percentile(end_lag, 50):.2f} s, max {end_lag[-1]:.2f} s")
     cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
     print("CPU seconds from the first POST to the last completion: "
           + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
           + f" (of {os.cpu_count()} cores x {max(completed) - first_202:.1f} s)")
     print(f"{'GET /servers/{id}':20}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}")
-    print(f"{'idle':20}{len(idle_ms):6d}{pct(idle_ms, 50):10.2f}{pct(idle_ms, 99):10.2f}")
-    print(f"{'during the run':20}{len(run_ms):6d}{pct(run_ms, 50):10.2f}{pct(run_ms, 99):10.2f}")
+    print(f"{'idle':20}{len(idle_ms):6d}{percentile(idle_ms, 50):10.2f}{percentile(idle_ms, 99):10.2f}")
+    print(f"{'during the run':20}{len(run_ms):6d}{percentile(run_ms, 50):10.2f}{percentile(run_ms, 99):10.2f}")
     if lags:
         # The run in two: until the last copy started (202s and first deliveries), then only waiting.
         last_start = max(copy["started_at"] for rid, copy in
@@ -287,11 +297,15 @@ def main() -> None:
         waiting = [ms for ms, at in zip(run_ms, during.at) if at >= last_start]
         for label, part in (("  until last copy", burst), ("  copies only", waiting)):
             if len(part) >= 2:
-                print(f"{label:20}{len(part):6d}{pct(part, 50):10.2f}{pct(part, 99):10.2f}"
-                      f"   (p99 {pct(part, 99) / pct(idle_ms, 99):.2f}x idle)")
-    print(f"{'ratio run/idle':20}{'':6}{pct(run_ms, 50) / pct(idle_ms, 50):10.2f}"
-          f"{pct(run_ms, 99) / pct(idle_ms, 99):10.2f}")
+                print(f"{label:20}{len(part):6d}{percentile(part, 50):10.2f}{percentile(part, 99):10.2f}"
+                      f"   (p99 {percentile(part, 99) / percentile(idle_ms, 99):.2f}x idle)")
+    print(f"{'ratio run/idle':20}{'':6}{percentile(run_ms, 50) / percentile(idle_ms, 50):10.2f}"
+          f"{percentile(run_ms, 99) / percentile(idle_ms, 99):10.2f}")
     print(f"GET errors: idle {idle.errors}, run {during.errors}; bench took {time.monotonic() - began:.0f} s")
+    return {"count": args.count, "elapsed": elapsed, "copy_seconds": args.copy_seconds,
+            "idle_p50": percentile(idle_ms, 50), "idle_p99": percentile(idle_ms, 99), "run_p50": percentile(run_ms, 50),
+            "run_p99": percentile(run_ms, 99), "deliveries_max": max(deliveries),
+            "deliveries_mean": statistics.mean(deliveries), "steps": steps}
 
 
 if __name__ == "__main__":

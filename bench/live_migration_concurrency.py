@@ -38,6 +38,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import wait_ready  # noqa: E402
 from generated_fleet import host_names, place_servers, remove_servers, write_fleet  # noqa: E402
 from reset_state_latency import free_port, request, wait_until_serving  # noqa: E402
 
@@ -59,15 +60,6 @@ def start_worker(name: str, concurrency: int, env: dict[str, str], log_dir: Path
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     return proc, log
-
-
-def wait_ready(logs: list[Path], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(" ready." in log.read_text(errors="replace") for log in logs):
-            return
-        time.sleep(0.2)
-    raise SystemExit("the workers did not become ready in time")
 
 
 def run_phase(store: Store, port: int, count: int, threads: int, timeout: float) -> dict[str, object]:
@@ -135,7 +127,8 @@ def main() -> None:
     results = {}
     try:
         wait_until_serving(port, api)
-        wait_ready([log for _, log in workers])
+        wait_ready([p for p, _ in workers], [log for _, log in workers],
+                   [f"bench{i}-{prefix.strip(':')}@%h" for i in range(args.workers)], env["COMPUTE_ACTIONS_REDIS__BROKER_URL"])
         fleet.set_durations({name: 0.0 for name in sample_durations})
         results["floor"] = run_phase(store, port, args.count, args.threads, args.timeout)
         fleet.set_durations(sample_durations)

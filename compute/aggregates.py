@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from compute import errors
-from compute.models import Aggregate, Host
+from compute.models import Aggregate
 
 AZ_KEY = "availability_zone"
 
@@ -139,14 +139,15 @@ class HostZones(Protocol):
 
     default_availability_zone: str
 
-    def list_hosts(self) -> list[Host]: ...
+    def zones_in_use(self) -> tuple[set[str], set[str]]: ...
 
     def aggregates_of_host(self, host: str) -> list[Aggregate]: ...
 
 
 def available_zones(store: HostZones) -> set[str]:
-    """Zones with at least one enabled compute service (whether it is up does not matter)."""
-    return {h.availability_zone for h in store.list_hosts() if h.enabled}
+    """Zones with at least one enabled compute service (whether it is up does not matter), from the
+    store's zone indexes rather than every host."""
+    return store.zones_in_use()[0]
 
 
 def zone_for_forced_host(store: HostZones, zone: str | None, host: str) -> str | None:

@@ -48,6 +48,13 @@ class Host(BaseModel):
     forced_down: bool = False
     service_id: int = 0
     updated_at: str = Field(default_factory=utcnow)
+    # Nova's ``last_seen_up``: the last report of its nova-compute. Stored when the fleet control
+    # takes the host down (it stops reporting); for a host that is up the store fills in the
+    # fleet's latest report on every read (compute/store/hosts.py).
+    last_seen_up: str | None = None
+    # Nova's DB servicegroup ``is_up``: the last report is at most ``service_down_time`` old. The
+    # store decides it on every read; it is never stored.
+    reporting: bool = True
     # When the simulated hypervisor booted: its uptime (os-hypervisors) counts from here.
     started_at: str = Field(default_factory=utcnow)
 
@@ -64,9 +71,15 @@ class Host(BaseModel):
         return self.name
 
     @property
+    def service_is_up(self) -> bool:
+        """Nova's servicegroup ``service_is_up``: reporting and not forced down (os-services ``state``)."""
+        return self.reporting and not self.forced_down
+
+    @property
     def in_service(self) -> bool:
-        """Its compute service is up and not forced down (Nova's servicegroup ``service_is_up``)."""
-        return self.up and not self.forced_down
+        """It can take work: its service is up, and its nova-compute runs (the fleet control has not
+        stopped it). A stopped one still shows ``up`` until its reports age; nothing is sent to it."""
+        return self.up and self.service_is_up
 
 
 class HostUsage(BaseModel):

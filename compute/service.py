@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from compute import errors, images
+from compute import errors, images, telemetry
 from compute.context import RequestContext
 from compute.models import (
     ActionEvent,
@@ -131,12 +131,13 @@ class ComputeService:
             instance_id, mutate, action=action, run=run, due_in=self.settings.engine.start_grace_seconds,
             also=also)
         self._enqueue_or_undo(action, before, undo)
+        telemetry.observer().action_accepted(action_name)
         return inst
 
     def _enqueue_or_undo(self, action: InstanceAction, before: dict[str, Any],
                          undo: Callable[[], None] | None) -> None:
         try:
-            self.enqueuer.enqueue(action.request_id, 0)
+            self.enqueuer.enqueue(action.request_id, 0, action=action.action, server_id=action.instance_uuid)
         except errors.QueueUnavailable:
             def restore(inst: Instance) -> None:
                 if inst.task_state == before["new_task_state"]:

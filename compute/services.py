@@ -33,7 +33,7 @@ def delete_service(store: Store, host: str) -> None:
 
     The store refuses again (409) if a server claimed the host in between.
     """
-    if any(i.host == host and not i.deleted for i in store.list_instances()):
+    if any(not i.deleted for i in store.servers_claiming([host])):
         raise errors.Conflict(HOSTING_INSTANCES)
     if any(m.status not in MIGRATION_OVER and host in (m.source_compute, m.dest_compute)
            for m in store.list_migrations()):

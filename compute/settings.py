@@ -71,6 +71,16 @@ class MetricsOptions(BaseModel):
     access: Literal["admin", "public"] = "admin"
     # "host:port": serve /metrics there only (and not on the API's bind).
     bind: str | None = None
+    # "host:port": each ``compute-actions worker`` serves its own counters and histograms there
+    # (every process of that worker added up; no token, like most exporters). None: no exporter.
+    worker_bind: str | None = None
+
+
+class LoggingOptions(BaseModel):
+    """The CLI's log lines (workers/logs.py); the level is ``COMPUTE_ACTIONS_LOG_LEVEL`` (default INFO)."""
+
+    # "text": one human line each, the request's fields appended as key=value; "json": one JSON object a line.
+    format: Literal["text", "json"] = "text"
 
 
 class HealthOptions(BaseModel):
@@ -181,6 +191,10 @@ class Settings(BaseSettings):
     default_availability_zone: str = "nova"
     internal_service_availability_zone: str = "internal"
     default_schedule_zone: str | None = None
+    # Nova's [DEFAULT] service_down_time: a nova-compute whose last report is older is down
+    # (os-services, os-hypervisors, the scheduler). Its reports are the workers' heartbeats, every
+    # [health] heartbeat_interval_seconds (Nova's report_interval, 10 s).
+    service_down_time: float = 60.0
     redis: RedisOptions = RedisOptions()
     api: ApiOptions = ApiOptions()
     oslo_policy: OsloPolicyOptions = OsloPolicyOptions()
@@ -192,6 +206,7 @@ class Settings(BaseSettings):
     quota: QuotaOptions = QuotaOptions()
     idempotency: IdempotencyOptions = IdempotencyOptions()
     metrics: MetricsOptions = MetricsOptions()
+    logging: LoggingOptions = LoggingOptions()
     health: HealthOptions = HealthOptions()
 
     @classmethod

@@ -18,6 +18,7 @@ from compute import errors
 from compute.driver import OperationStatus
 from compute.models import Host, Instance
 from compute.store import Store
+from compute.store.fleet_state import FleetReading
 from fleet.clock import FleetClock
 
 # Operations only some hypervisor types implement (Nova: resetNetwork was the XenAPI agent's).
@@ -35,9 +36,12 @@ class SimulatedFleet:
         self.store.set_fleet_durations(durations)
 
     def duration(self, operation: str, size_gb: int = 0) -> float:
-        durations = self.store.fleet_durations()
+        return self._duration(self.store.read_fleet(), operation, size_gb)
+
+    def _duration(self, reading: FleetReading, operation: str, size_gb: int) -> float:
+        durations = reading.durations
         base = durations.get(operation, 0.0) + durations.get(f"{operation}_per_gb", 0.0) * size_gb
-        return base * self.time_scale()
+        return base * (self.scale if reading.time_scale is None else reading.time_scale)
 
     def time_scale(self) -> float:
         """[fleet] duration_scale, unless an operator set one at runtime for the whole fleet
@@ -71,8 +75,8 @@ class SimulatedFleet:
             changes["disabled_reason"] = None if enabled else disabled_reason
         return self.store.update_host(name, **changes)
 
-    def _matching_fault(self, operation: str, host: str) -> dict[str, Any] | None:
-        for rule_id, rule in self.store.fault_rules().items():
+    def _matching_fault(self, reading: FleetReading, operation: str, host: str) -> dict[str, Any] | None:
+        for rule_id, rule in reading.fault_rules.items():
             if rule["operation"] != operation or rule["host"] not in (None, host):
                 continue
             if self.store.spend_fault_budget(rule_id):
@@ -86,9 +90,11 @@ class SimulatedFleet:
 
     def _start(self, op_id: str, operation: str, host: str, size_gb: int = 0,
                details: dict[str, Any] | None = None) -> None:
-        if self.store.fleet_op_exists(op_id):
+        # One read for all the start needs; the SET NX below is what makes a start happen once.
+        reading = self.store.read_fleet(op_id=op_id, host=host)
+        if reading.op is not None:
             return
-        host_rec = self.store.get_host(host)
+        host_rec = reading.host
         if host_rec is None:
             raise errors.DriverError(f"Compute host {host} could not be found.")
         if not self.supports(host_rec, operation):
@@ -96,15 +102,16 @@ class SimulatedFleet:
                 f"{operation} is not supported by the {host_rec.hypervisor_type} driver on host {host}")
         if not host_rec.up:
             raise errors.DriverError(f"Compute host {host} is not responding")
-        fault = self._matching_fault(operation, host)
+        fault = self._matching_fault(reading, operation, host)
         if fault and fault["mode"] == "stall":
             time.sleep(fault["seconds"])
             fault = None
+            reading = self.store.read_fleet()  # the clock and settings as they are after the stall
         slowdown = 1.0
         if fault and fault["mode"] == "slow":  # takes ``factor`` times as long, then succeeds
             slowdown, fault = float(fault.get("factor") or 1.0), None
-        op = {"operation": operation, "host": host, "started_at": self.clock.now(),
-              "duration": self.duration(operation, size_gb) * slowdown,
+        op = {"operation": operation, "host": host, "started_at": time.time() + reading.clock_offset,
+              "duration": self._duration(reading, operation, size_gb) * slowdown,
               "outcome": fault["mode"] if fault else "ok",
               "message": fault["message"] if fault else None,
               "details": details or {}, "cancelled": False}
@@ -152,12 +159,13 @@ class SimulatedFleet:
 
     def _check(self, operation: str, host: str) -> None:
         """A synchronous check: fails when the host is unknown or down, or a fault rule says so."""
-        host_rec = self.store.get_host(host)
+        reading = self.store.read_fleet(host=host)
+        host_rec = reading.host
         if host_rec is None:
             raise errors.DriverError(f"Compute host {host} could not be found.")
         if not host_rec.up:
             raise errors.DriverError(f"Compute host {host} is not responding")
-        fault = self._matching_fault(operation, host)
+        fault = self._matching_fault(reading, operation, host)
         if fault and fault["mode"] == "stall":
             time.sleep(fault["seconds"])
         elif fault:
@@ -213,7 +221,8 @@ class SimulatedFleet:
         self._check("delete_snapshot", host)
 
     def poll(self, op_id: str) -> OperationStatus:
-        op = self.store.get_fleet_op(op_id)
+        reading = self.store.read_fleet(op_id=op_id, settings=False)
+        op = reading.op
         if op is None:
             return OperationStatus(done=True, error=f"Unknown operation {op_id}")
         if op["cancelled"]:
@@ -221,7 +230,7 @@ class SimulatedFleet:
         forced = op.get("force_complete", False)
         if op["outcome"] == "hang" and not forced:
             return OperationStatus(done=False, progress=0, details=with_progress(op["details"], 0.0))
-        elapsed = self.clock.now() - op["started_at"]
+        elapsed = time.time() + reading.clock_offset - op["started_at"]
         duration = op["duration"]
         fraction = 1.0 if duration <= 0 or forced else min(1.0, elapsed / duration)
         details = with_progress(op["details"], fraction)

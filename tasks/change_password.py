@@ -14,7 +14,7 @@ class ClearPasswordTaskOnRevert(Checkpoint):
             if i.task_state == TaskState.UPDATING_PASSWORD and not accepted_since(fc, instance_actions.CHANGE_PASSWORD):
                 i.task_state = None
 
-        fc.store.update_instance(fc.run.instance_uuid, clear)
+        fc.update_instance(clear)
 
 
 class SetAdminPassword(DriverOperation):
@@ -34,7 +34,7 @@ class FinishPasswordChange(Step):
                 i.task_state = None
             i.password_set_at = utcnow()
 
-        fc.store.update_instance(fc.run.instance_uuid, finish)
+        fc.update_instance(finish)
 
 
 class ChangePasswordFlow(Flow):

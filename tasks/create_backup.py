@@ -27,13 +27,18 @@ EVENT = "compute_backup_instance"
 def move_task_state(fc: FlowContext, expected: tuple[str, ...], new: str | None) -> None:
     """Move task_state only from the states this backup put there (a rerun finds it moved).
 
-    A rerun after a newer backup began finds that backup's image_* states, and leaves them.
+    A rerun after a newer backup began finds that backup's image_* states, and leaves them. A
+    server this delivery saw in none of ``expected`` is not written: only a newer backup puts one
+    back (an image_backup), and the compare-and-set would leave that one's alone.
     """
+    if fc.instance().task_state not in expected:
+        return
+
     def move(i: Instance) -> None:
         if i.task_state in expected and not accepted_since(fc, instance_actions.CREATE_BACKUP):
             i.task_state = new
 
-    fc.store.update_instance(fc.run.instance_uuid, move)
+    fc.update_instance(move)
 
 
 class ClearTaskStateOnRevert(Checkpoint):

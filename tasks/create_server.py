@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import traceback
 
-from compute import errors, instance_actions, scheduler
+from compute import errors, instance_actions, scheduler, telemetry
 from compute.models import ActionEvent, FlowRun, Instance, utcnow
 from compute.states import PowerState, TaskState, VmState
 from tasks.instance_steps import DriverOperation, fail_instance
@@ -50,6 +50,7 @@ class ScheduleAndClaim(InConductor, Step):
         else:
             try:
                 selection = scheduler.select_hosts(fc.store, inst, inst.flavor, requested_host=inst.requested_host)
+                telemetry.count_rejections(selection.rejections)
                 chosen = scheduler.claim_first_fit(fc.store, inst.id, inst.flavor, selection).name
             except errors.NoValidHost as exc:
                 record_scheduling_failure(fc, exc)
@@ -59,7 +60,7 @@ class ScheduleAndClaim(InConductor, Step):
             i.host = i.node = chosen
             i.task_state = TaskState.SPAWNING
 
-        fc.store.update_instance(inst.id, place)
+        fc.update_instance(place)
 
     def revert(self, fc: FlowContext) -> None:
         for host in fc.store.hosts_claimed_by(fc.run.instance_uuid):
@@ -68,7 +69,7 @@ class ScheduleAndClaim(InConductor, Step):
         def unplace(i: Instance) -> None:
             i.host = i.node = None
 
-        fc.store.update_instance(fc.run.instance_uuid, unplace)
+        fc.update_instance(unplace)
 
 
 def record_scheduling_failure(fc: FlowContext, exc: errors.NoValidHost) -> None:
@@ -104,7 +105,7 @@ class MarkActive(Step):
             i.progress = 0
             i.launched_at = i.launched_at or utcnow()
 
-        fc.store.update_instance(fc.run.instance_uuid, activate)
+        fc.update_instance(activate)
         return None
 
 

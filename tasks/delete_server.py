@@ -39,7 +39,7 @@ class MarkDeleted(Step):
             i.power_state = PowerState.NOSTATE
             i.deleted, i.deleted_at, i.terminated_at = True, now, now
 
-        fc.store.update_instance(fc.run.instance_uuid, delete)
+        fc.update_instance(delete)
 
 
 class DeleteServerFlow(Flow):

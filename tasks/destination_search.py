@@ -7,6 +7,13 @@ numbered by attempt), committing every attempt's progress under the lease, and, 
 crash, resuming at the attempt that was in progress (same number, same host, its events
 reopened rather than duplicated).
 
+Commits, the fewest that keep those: an attempt's number and host go with its first event's
+opening; its other events, and the end of each check that passed, go with its rejection
+(committed before its host's claim is given back) or its acceptance (with the step's end). A
+crash before an attempt's first commit leaves no trace of it but what ``next_candidate`` took
+(a claim), which the next start of the step gives back (``before_search``) before it tries
+again from the same number; a crash after it reruns the attempt on the same host.
+
 A subclass says where candidates come from (``next_candidate``), how one is tried
 (``try_candidate``, which raises Rejected) and what a rejection or the acceptance leaves
 in the run. Its flow's values model must extend :class:`DestinationSearchValues`.
@@ -46,10 +53,16 @@ class Attempt:
         self.number = number
         self.host = host
         self.marks_action = marks_action
+        self.opened = False
 
     def open(self, event: str, host: str) -> ActionEvent:
-        """Begin (and record) one of the attempt's events; a resumed attempt reopens it in place."""
-        return self.fc.open_event(event, host, attempt=self.number)
+        """Begin one of the attempt's events; a resumed attempt reopens it in place.
+
+        The first is committed at once, with the attempt's number and host; the others go with
+        the attempt's next commit (its rejection or its acceptance): a crash before it reruns them.
+        """
+        first, self.opened = not self.opened, True
+        return self.fc.open_event(event, host, attempt=self.number, later=not first)
 
     def check(self, event: ActionEvent, check: str, call: Callable[[], None]) -> None:
         """Run ``call`` under ``event``, which ends Success, or Error with the problem and its traceback.
@@ -69,7 +82,7 @@ class Attempt:
                 raise
             raise Rejected(check, event.details) from exc
         event.finish_time, event.result = utcnow(), "Success"
-        self.fc.record_events(event)
+        self.fc.record_later(event)  # with the attempt's next commit
 
 
 class DestinationSearch(Step):
@@ -80,6 +93,13 @@ class DestinationSearch(Step):
     rejection_marks_action: ClassVar[bool] = False
 
     def execute(self, fc: FlowContext) -> None:
+        try:
+            self.search(fc)
+        finally:  # what the attempt set aside, even when the step fails
+            if fc.has_unrecorded_events:
+                fc.record_events()
+
+    def search(self, fc: FlowContext) -> None:
         state = DestinationSearchValues.of(fc)
         if state.destination is not None:
             return
@@ -90,8 +110,7 @@ class DestinationSearch(Step):
                 if limit is not None and state.attempt >= limit:
                     raise self.exhausted(fc, state.attempt)
                 state.candidate = self.next_candidate(fc)
-                state.attempt += 1
-                fc.record_events()
+                state.attempt += 1  # committed with the attempt's first event (or its rejection)
             attempt = Attempt(fc, state.attempt, state.candidate, marks_action=self.rejection_marks_action)
             try:
                 self.try_candidate(fc, attempt)

@@ -39,12 +39,20 @@ Guarantees, and how:
   undo the wrong ones. Its open events are closed with the reason; what it changed is
   left for an operator (``os-resetState``). A run saved before versions were recorded
   counts as version 0.
+
+What it reports (compute/telemetry.py, compute/log_context.py): every line logged during a
+delivery carries the action's request id (the one its API call returned), action, server and
+worker; each forward step that ends is one INFO line and one step-duration observation, timed
+from the moment the step became current (saved with the run under ``STEP_STARTED_KEY``, so a
+step that waited across deliveries is timed whole); a run that ends is one INFO line and one
+succeeded/failed count. Waits log at DEBUG only.
 """
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import time
 import traceback
 import uuid
 from dataclasses import dataclass
@@ -52,12 +60,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from compute import errors
+from compute import errors, log_context, telemetry
 from compute.driver import HypervisorDriver
 from compute.models import ActionEvent, FlowRun, utcnow
 from compute.queue import Enqueuer
 from compute.settings import Settings
 from compute.store import Store
+from tasks.run_reports import run_fields, seconds_since, step_fields, worker_name
 from tasks.step import (
     BACKOFF_KEY,
     Flow,
@@ -69,6 +78,9 @@ from tasks.step import (
 )
 
 LOG = logging.getLogger(__name__)
+
+# Where a run's saved values keep the epoch at which the step at the cursor became current.
+STEP_STARTED_KEY = "_step_started_at"
 
 
 @dataclass(frozen=True)
@@ -94,14 +106,34 @@ class FlowRunner:
         self.enqueuer = enqueuer
         self.flows = flows
         self.ttl = settings.engine.lease_ttl_seconds
+        # Per delivery under way (request id ->): when the step at its cursor became current.
+        self._step_started: dict[str, float] = {}
 
     def run(self, request_id: str, wake: int) -> str:
         """Deliver one message for ``request_id``; returns what happened (for logs and tests)."""
         run = self.store.get_run(request_id)
         if run is None or run.finished:
+            LOG.debug("delivery %s of %s: already finished", wake, request_id)
             return "finished"
         if run.wake != wake:
+            LOG.debug("delivery %s of %s: stale (the run is at wake %s)", wake, request_id, run.wake)
             return "stale"
+        with log_context.bound(request_id=request_id, action=run.flow, server_id=run.instance_uuid,
+                               worker=worker_name()):
+            return self._deliver(request_id, wake)
+
+    def _ended(self, run: FlowRun, outcome: str) -> None:
+        """The run ended in this delivery (``run`` as its last commit left it)."""
+        result = "succeeded" if outcome == "done" else "failed"
+        seconds = seconds_since(run.created_at)
+        telemetry.observer().action_ended(run.flow, result, seconds)
+        fields = run_fields(run, seconds, result)
+        if result == "succeeded":
+            LOG.info("action %s %s in %.1fs", run.flow, result, seconds, extra=fields)
+        else:
+            LOG.warning("action %s %s in %.1fs: %s", run.flow, result, seconds, run.error, extra=fields)
+
+    def _deliver(self, request_id: str, wake: int) -> str:
         owner = worker_identity()
         if not self.store.acquire_lease(request_id, owner, self.ttl):
             return "leased"
@@ -112,12 +144,15 @@ class FlowRunner:
                 outcome = "stale"
                 return outcome
             outcome = self._drive(run, owner)
+            if outcome in ("done", "error"):
+                self._ended(run, outcome)
             return outcome
         except errors.LeaseLost:
             LOG.warning("lost the lease on %s; another worker continues it", request_id)
             return "lease-lost"
         finally:
-            if outcome != "waiting":  # a wait released it before queueing its wake-up
+            self._step_started.pop(request_id, None)
+            if outcome not in ("waiting", "done", "error"):  # their last commit gave the lease back
                 self.store.release_lease(request_id, owner)
 
     # ---- the loop ---------------------------------------------------------------------
@@ -180,6 +215,9 @@ class FlowRunner:
                     "action began; it cannot resume, and its steps were not reverted")
         saved = dict(run.ctx)
         backoff = saved.pop(BACKOFF_KEY, None)
+        started = saved.pop(STEP_STARTED_KEY, None)
+        # A run's first delivery (or one saved before steps were timed) times its step from now.
+        self._step_started[run.request_id] = float(started) if isinstance(started, int | float) else time.time()
         try:
             values = flow.values_model.model_validate(saved)
         except ValidationError as exc:
@@ -216,6 +254,7 @@ class FlowRunner:
             details = failure_details(exc)
             if not isinstance(exc, errors.ComputeError):
                 LOG.exception("step %s of %s failed", step.name, run.request_id)
+            LOG.warning("step %s failed: %s", step.name, details, extra=self._step_fields(run, step, "failed"))
             if key:
                 event = fc.known_event(key) or event
                 assert event is not None
@@ -224,7 +263,12 @@ class FlowRunner:
                 self._commit(fc, owner, events=[event], action_update={"message": "Error"})
             return Failed(details)
         if isinstance(outcome, Wait):
+            LOG.debug("step %s waits %.2fs", step.name, outcome.seconds, extra=self._step_fields(run, step, "waiting"))
             return outcome
+        fields = self._step_fields(run, step, "done")
+        telemetry.observer().step_finished(run.flow, step.name, fields["duration_ms"] / 1000)
+        LOG.info("step %s done in %.3fs", step.name, fields["duration_ms"] / 1000, extra=fields)
+        self._step_started[run.request_id] = time.time()
         run.cursor += 1
         fc.backoff_seconds = None  # the next step backs off from the start
         finished = []
@@ -241,6 +285,10 @@ class FlowRunner:
         self._commit(fc, owner, events=finished + self._opening(fc, steps, known=True))
         return None
 
+    def _step_fields(self, run: FlowRun, step: Step, outcome: str) -> dict[str, Any]:
+        now = time.time()
+        return step_fields(run, step.name, now - self._step_started.get(run.request_id, now), outcome)
+
     def _host_of(self, step: Step, fc: FlowContext) -> str | None:
         try:
             return step.event_host(fc)
@@ -252,10 +300,9 @@ class FlowRunner:
         run.status = "waiting"
         run.wake += 1
         grace = max(self.ttl, self.settings.engine.start_grace_seconds)
-        self._commit(fc, owner, due_in=wait.seconds + grace)
-        self.store.release_lease(run.request_id, owner)
+        self._commit(fc, owner, due_in=wait.seconds + grace, release=True)
         try:
-            self.enqueuer.enqueue(run.request_id, run.wake, wait.seconds)
+            self.enqueuer.enqueue(run.request_id, run.wake, wait.seconds, action=run.flow, server_id=run.instance_uuid)
         except errors.QueueUnavailable:
             LOG.warning("could not re-enqueue %s; the reaper will resume it", run.request_id)
         return "waiting"
@@ -312,19 +359,24 @@ class FlowRunner:
 
     def _commit(self, fc: FlowContext, owner: str, *, events: list[ActionEvent] | None = None,
                 due_in: float | None = None, status: str | None = None,
-                action_update: dict[str, Any] | None = None) -> None:
+                action_update: dict[str, Any] | None = None, release: bool = False) -> None:
         """Persist progress with the step's saved values; the reaper expects news within ``due_in``."""
         fc.save_values()
-        self._write(fc.run, owner, events=events, due_in=due_in, status=status, action_update=action_update)
+        started = self._step_started.get(fc.run.request_id)
+        if started is not None and fc.run.phase == "forward" and status not in ("done", "error"):
+            fc.run.ctx[STEP_STARTED_KEY] = started
+        self._write(fc.run, owner, events=events, due_in=due_in, status=status, action_update=action_update,
+                    release=release)
         fc.remember_events(events or [])
 
     def _write(self, run: FlowRun, owner: str, *, events: list[ActionEvent] | None = None,
                due_in: float | None = None, status: str | None = None,
-               action_update: dict[str, Any] | None = None) -> None:
+               action_update: dict[str, Any] | None = None, release: bool = False) -> None:
+        """Commit under the lease; a run's last commit (it ended, or it waits) gives the lease back."""
         if status is not None:
             run.status = status
         self.store.commit_run(
             run, owner=owner, lease_ttl=self.ttl,
             due_in=None if run.finished else (self.ttl if due_in is None else due_in),
-            events=events or [], action_update=action_update,
+            events=events or [], action_update=action_update, release=release or run.finished,
         )

@@ -19,7 +19,7 @@ class InjectNetworkInfo(DriverOperation):
         def stamp(i: Instance) -> None:
             i.network_info_injected_at = utcnow()
 
-        fc.store.update_instance(fc.run.instance_uuid, stamp)
+        fc.update_instance(stamp)
 
 
 class InjectNetworkInfoFlow(Flow):

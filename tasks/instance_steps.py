@@ -68,12 +68,7 @@ def accepted_since(fc: FlowContext, action: str) -> bool:
     that kind is the newer action's now, not this one's. Exact when read inside the server's
     compare-and-set: an action is recorded in the same MULTI as the state change it makes.
     """
-    for earlier in fc.store.list_actions(fc.run.instance_uuid):  # newest first
-        if earlier.request_id == fc.request_id:
-            return False
-        if earlier.action == action:
-            return True
-    return False
+    return any(later.action == action for later in fc.store.actions_newer_than(fc.run.instance_uuid, fc.request_id))
 
 
 def fail_instance(fc: FlowContext, reason: str) -> None:
@@ -87,4 +82,4 @@ def fail_instance(fc: FlowContext, reason: str) -> None:
         inst.task_state = None
         inst.fault = {"code": 500, "message": reason, "created": utcnow()}
 
-    fc.store.update_instance(fc.run.instance_uuid, mutate)
+    fc.update_instance(mutate)

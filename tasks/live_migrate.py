@@ -36,10 +36,13 @@ from tasks.live_migration_destination import (
     LiveDestinationSearchValues,
 )
 from tasks.moves import (
+    MIGRATION,
+    MoveValues,
     OnDestination,
     host_record,
     migration_of,
     refuse_if_being_deleted,
+    update_migration,
 )
 from tasks.step import (
     Checkpoint,
@@ -55,7 +58,7 @@ ROLLBACK_AT_DESTINATION = "compute_rollback_live_migration_at_destination"
 CANCELLED_MESSAGE = "Migration operation was cancelled"
 
 
-class LiveMigrationValues(LiveDestinationSearchValues):
+class LiveMigrationValues(LiveDestinationSearchValues, MoveValues):
     failure_status: str = MigrationStatus.ERROR  # how the record ends on a failure; ``failed`` once preparing
     destination_touched: bool = False  # pre-migration was started: the destination needs its rollback
     transfer_started_at: float | None = None  # on the hypervisor's clock, for the completion timeout
@@ -69,8 +72,16 @@ class MigrationCancelled(StepFailed):
 
 # ---- the migration record --------------------------------------------------------------------------
 def advance(fc: FlowContext, status: str, **fields: Any) -> Migration:
-    """Move the record forward to ``status`` (a rerun finds it there); an abort's ``cancelled`` stops the flow."""
+    """Move the record forward to ``status`` (a rerun finds it there); an abort's ``cancelled`` stops the flow.
+
+    A record already there, with those fields, is not written again: it is only read, for an abort.
+    """
     refuse_if_being_deleted(fc)
+    if reached(migration_of(fc), status, fields):
+        fresh = fc.store.get_migration(migration_of(fc).id)
+        if fresh is not None and reached(fresh, status, fields):
+            fc.remember(MIGRATION, "", fresh)
+            return fresh
 
     def mutate(m: Migration) -> None:
         if m.status == MigrationStatus.CANCELLED:
@@ -82,7 +93,13 @@ def advance(fc: FlowContext, status: str, **fields: Any) -> Migration:
         for name, value in fields.items():
             setattr(m, name, value)
 
-    return fc.store.update_migration(migration_of(fc).id, mutate)
+    return update_migration(fc, mutate)
+
+
+def reached(m: Migration, status: str, fields: dict[str, Any]) -> bool:
+    """The record is at ``status`` or past it on the live progression, with ``fields`` as given."""
+    return (m.status in LIVE_PROGRESSION and LIVE_PROGRESSION.index(m.status) >= LIVE_PROGRESSION.index(status)
+            and all(getattr(m, name) == value for name, value in fields.items()))
 
 
 def cancel_migration(fc: FlowContext) -> None:
@@ -90,7 +107,7 @@ def cancel_migration(fc: FlowContext) -> None:
         if m.status not in MIGRATION_ENDED:
             m.status = MigrationStatus.CANCELLED
 
-    fc.store.update_migration(migration_of(fc).id, mutate)
+    update_migration(fc, mutate)
 
 
 def hypervisor_now(fc: FlowContext) -> float:
@@ -126,7 +143,7 @@ class RestoreOnFailure(Checkpoint):
                 if not cancelled:
                     inst.fault = {"code": 500, "message": reason, "created": utcnow()}
 
-        fc.store.update_instance(fc.run.instance_uuid, restore)
+        fc.update_instance(restore)
         if record is None:
             return
         # A migration abandoned by the reaper ends ``error``, as Nova's _reset_live_migration leaves it.
@@ -210,9 +227,9 @@ class TransferGuest(Step):
     def execute(self, fc: FlowContext) -> Wait | None:
         inst, values = fc.instance(), LiveMigrationValues.of(fc)
         op_id = fc.op_id(self.operation)
-        if values.transfer_started_at is None:  # later, advance() below sees an abort
-            if migration_of(fc).status == MigrationStatus.CANCELLED:
-                raise MigrationCancelled()
+        # Once started, advance() below sees an abort.
+        if values.transfer_started_at is None and migration_of(fc).status == MigrationStatus.CANCELLED:
+            raise MigrationCancelled()
         block = values.block_migration
         fc.driver.live_migration(op_id, inst.host or "", values.destination or "", inst, block)
         now = hypervisor_now(fc)
@@ -243,7 +260,7 @@ class TransferGuest(Step):
             if i.task_state == TaskState.MIGRATING:
                 i.progress = progress
 
-        fc.store.update_instance(fc.run.instance_uuid, mutate)
+        fc.update_instance(mutate)
 
     @staticmethod
     def completion_limit(fc: FlowContext, values: LiveMigrationValues, inst: Instance) -> float | None:
@@ -322,13 +339,13 @@ class PostLiveMigration(OnDestination, DriverOperation):
                 i.task_state = None
             i.progress = 0
 
-        fc.store.update_instance(fc.run.instance_uuid, move)
+        fc.update_instance(move)
 
     @staticmethod
     def moved_on(fc: FlowContext, migration: Migration) -> bool:
         """The server has left the source (this move was made), or a newer migration of it began."""
         inst = fc.instance()
-        newest = fc.store.list_migrations(inst.id)[0]
+        newest = fc.store.list_migrations(inst.id, limit=1)[0]
         return inst.host != migration.source_compute or newest.id != migration.id
 
 

@@ -16,7 +16,7 @@ from compute import instance_actions
 from compute.migrations import InvalidMigrationState
 from compute.models import FlowRun, Migration
 from compute.states import MigrationStatus
-from tasks.moves import migration_of
+from tasks.moves import migration_of, update_migration
 from tasks.step import Flow, FlowContext, Step, StepFailed, Wait
 
 EVENT = "compute_live_migration_abort"
@@ -33,7 +33,7 @@ class CancelMigration(Step):
                 raise InvalidMigrationState(m.id, m.instance_uuid, m.status, "abort live migration")
             m.status = MigrationStatus.CANCELLED
 
-        migration = fc.store.update_migration(migration_of(fc).id, cancel)
+        migration = update_migration(fc, cancel)
         # The migration's flow sees ``cancelled`` at its next wake; wake it now instead.
         if migration.request_id:
             fc.nudge(migration.request_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from compute import errors, scheduler
+from compute import errors, scheduler, telemetry
 from compute.migration_checks import (
     block_migration_for,
     destination_filters,
@@ -32,7 +32,7 @@ from tasks.moves import (
     migration_of,
     refuse_if_being_deleted,
 )
-from tasks.step import FlowContext, StepFailed
+from tasks.step import HOST, FlowContext, StepFailed
 
 CONDUCTOR_EVENT = "conductor_live_migrate_instance"
 CONDUCTOR_EVENT_BEFORE_REPLY = "conductor_migrate_server"
@@ -84,12 +84,15 @@ class FindDestination(ClaimingSearch):
         values = LiveDestinationSearchValues.of(fc)
         selection = scheduler.select_hosts(fc.store, inst, inst.flavor, requested_host=fc.params.get("host"),
                                            extra_filters=destination_filters(source, values.attempted))
+        telemetry.count_rejections(selection.rejections)
         try:
-            return scheduler.claim_first_fit(fc.store, inst.id, inst.flavor, selection).name
+            chosen = scheduler.claim_first_fit(fc.store, inst.id, inst.flavor, selection)
         except errors.NoValidHost:
             raise StepFailed(with_explanation(NO_VALID_HOST, selection.rejections)) from None
         finally:
             values.rejections = selection.rejections
+        fc.remember(HOST, chosen.name, chosen)  # as the scheduler read it: the checks and the record use it
+        return chosen.name
 
     def claim_forced(self, fc: FlowContext, inst: Instance, source: Host) -> str:
         forced_problem = LiveDestinationSearchValues.of(fc).forced_problem

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from compute import errors, instance_actions, scheduler
+from compute import errors, instance_actions, scheduler, telemetry
 from compute.driver import OperationStatus
 from compute.guards import being_deleted
 from compute.models import FlowRun, Instance, Migration, utcnow
@@ -36,13 +36,14 @@ from tasks.destination_search import Attempt, DestinationSearchValues, Rejected
 from tasks.instance_steps import DriverOperation
 from tasks.moves import (
     ClaimingSearch,
+    MoveValues,
     OnDestination,
     OnSource,
     change_server_and_migration,
     migration_of,
     move_task,
 )
-from tasks.step import Flow, FlowContext, InConductor, Step, StepFailed
+from tasks.step import HOST, Flow, FlowContext, InConductor, Step, StepFailed
 
 MIGRATE_TASK_STATES = (TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED,
                        TaskState.RESIZE_FINISH)
@@ -50,7 +51,7 @@ ATTEMPT_EVENT = "compute_prep_resize"
 CANCELLED_BEFORE_COPY = "The migration was cancelled by an administrator before the copy began."
 
 
-class ColdMigrationValues(DestinationSearchValues):
+class ColdMigrationValues(DestinationSearchValues, MoveValues):
     old_vm_state: str | None = None  # to go back to on a failure, and to power on (or not) when resized
     old_power_state: int | None = None
     alternates: list[str] = Field(default_factory=list)  # the scheduler's hosts, tried in order
@@ -102,12 +103,16 @@ class SelectDestinations(InConductor, Step):
         inst, values = fc.instance(), ColdMigrationValues.of(fc)
         selection = scheduler.select_hosts(fc.store, inst, inst.flavor, requested_host=fc.params["requested_host"],
                                            ignore_hosts=[migration_of(fc).source_compute or ""])
+        telemetry.count_rejections(selection.rejections)
         rejections = dict(selection.rejections)
         if inst.host in rejections:
             rejections[inst.host] = "the server is on this host"
         if not selection.candidates:
             raise no_valid_host("There are not enough hosts available.", rejections)
-        values.alternates = [h.name for h in selection.candidates[: fc.settings.scheduler.max_attempts]]
+        alternates = selection.candidates[: fc.settings.scheduler.max_attempts]
+        for host in alternates:  # as the scheduler read them, for RecordDestination in this delivery
+            fc.remember(HOST, host.name, host)
+        values.alternates = [h.name for h in alternates]
         values.rejections = rejections
 
 
@@ -162,7 +167,7 @@ class RecordDestination(InConductor, Step):
 
     def execute(self, fc: FlowContext) -> None:
         host = ColdMigrationValues.of(fc).destination
-        dest = fc.store.get_host(host) if host else None
+        dest = fc.host(host) if host else None
 
         def fill(inst: Instance, migration: Migration) -> None:
             migration.dest_compute = migration.dest_node = host
@@ -221,7 +226,7 @@ class CopyDiskAndPowerOff(OnSource, DriverOperation):
             if not being_deleted(inst) and old_power_state is not None:
                 inst.power_state = old_power_state
 
-        fc.store.update_instance(fc.run.instance_uuid, power_back)
+        fc.update_instance(power_back)
 
 
 class MoveToDestination(OnSource, Step):
@@ -254,7 +259,7 @@ class FinishMigrationOnDestination(OnDestination, DriverOperation):
             move_task(inst, (TaskState.RESIZE_MIGRATED,), TaskState.RESIZE_FINISH)
 
         if fc.instance().task_state != TaskState.RESIZE_FINISH:
-            fc.store.update_instance(fc.run.instance_uuid, finishing)
+            fc.update_instance(finishing)
 
 
 class MarkResized(OnDestination, Step):

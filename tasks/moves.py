@@ -7,29 +7,74 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from compute import errors
 from compute.guards import being_deleted
-from compute.migrations import update_server_and_migration
+from compute.migrations import MigrationChange
 from compute.models import Host, Instance, Migration
 from tasks.destination_search import DestinationSearch, DestinationSearchValues
-from tasks.step import FlowContext, InConductor, StepFailed
+from tasks.step import INSTANCE, FlowContext, FlowValues, InConductor, StepFailed
+
+MIGRATION = "migration"  # this action's migration, in the FlowContext's records
+
+
+class MoveValues(FlowValues):
+    """Saved by a flow that moves the server: its migration's id, once its uuid was looked up."""
+
+    migration_id: int | None = None
 
 
 def migration_of(fc: FlowContext) -> Migration:
-    """This action's migration: by the uuid its flow was given, or by id (abort, force-complete)."""
+    """This action's migration: by the uuid its flow was given, or by id (abort, force-complete).
+
+    Read once per delivery, then as this flow's own writes left it (``FlowContext.cached``); a
+    flow whose values are ``MoveValues`` keeps the id, so later deliveries read it by id.
+    """
     if "migration_uuid" in fc.params:
         named = fc.params["migration_uuid"]
-        found = fc.store.get_migration_by_uuid(named) if named else None
+        values = fc.values if isinstance(fc.values, MoveValues) else None
+        if values is not None and values.migration_id is not None:
+            known_id = values.migration_id
+            found = fc.cached(MIGRATION, "", lambda: fc.store.get_migration(known_id))
+        else:
+            found = fc.cached(MIGRATION, "", lambda: fc.store.get_migration_by_uuid(named) if named else None)
+            if found is not None and values is not None:
+                values.migration_id = found.id
     else:
         named = fc.params["migration_id"]
-        found = fc.store.get_migration(named)
+        found = fc.cached(MIGRATION, "", lambda: fc.store.get_migration(named))
     if found is None:
         raise StepFailed(f"Migration {named} could not be found.")
     return found
 
 
+def update_migration(fc: FlowContext, mutate: Callable[[Migration], None]) -> Migration:
+    """A compare-and-set on this action's migration (``Store.update_migration``), remembered as written."""
+    migration = fc.store.update_migration(migration_of(fc).id, mutate)
+    fc.remember(MIGRATION, "", migration)
+    return migration
+
+
 def change_server_and_migration(fc: FlowContext, change: Callable[[Instance, Migration], None]) -> Migration:
-    """The server and this flow's migration changed in one MULTI (see compute/migrations.py)."""
-    return update_server_and_migration(fc.store, fc.run.instance_uuid, fc.params["migration_uuid"], change)
+    """The server and this flow's migration changed in one MULTI (see compute/migrations.py).
+
+    The migration is read (by id) inside the server's compare-and-set, whose WATCH guards both
+    records; what was written is this delivery's view of both from now on.
+    """
+    migration_id = migration_of(fc).id
+
+    def read_and_change(inst: Instance) -> Migration:
+        migration = fc.store.get_migration(migration_id)
+        if migration is None:
+            raise errors.NotFound(f"Migration {migration_id} could not be found.")
+        change(inst, migration)
+        return migration
+
+    staged = MigrationChange(fc.store, read_and_change)
+    inst = fc.store.update_instance(fc.run.instance_uuid, staged.mutate, also=staged.write)
+    assert staged.migration is not None
+    fc.remember(INSTANCE, inst.id, inst)
+    fc.remember(MIGRATION, "", staged.migration)
+    return staged.migration
 
 
 def refuse_if_being_deleted(fc: FlowContext) -> Instance:
@@ -41,7 +86,7 @@ def refuse_if_being_deleted(fc: FlowContext) -> Instance:
 
 
 def host_record(fc: FlowContext, name: str | None) -> Host:
-    host = fc.store.get_host(name) if name else None
+    host = fc.host(name) if name else None
     if host is None:
         raise StepFailed(f"Compute host {name} could not be found.")
     return host

@@ -64,7 +64,7 @@ class PowerCheckpoint(Checkpoint):
                 inst.vm_state = VmState.ERROR
                 inst.fault = {"code": 500, "message": reason, "created": utcnow()}
 
-        fc.store.update_instance(fc.run.instance_uuid, restore)
+        fc.update_instance(restore)
 
 
 class PowerOperation(DriverOperation):
@@ -99,4 +99,4 @@ class MarkPowerState(Step):
             inst.power_state = change.power_state
             inst.task_state = None
 
-        fc.store.update_instance(fc.run.instance_uuid, mark)
+        fc.update_instance(mark)

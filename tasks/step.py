@@ -6,17 +6,23 @@ subclass them. Kept apart from the runner so that a flow module reads as a list 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from compute import errors
 from compute.driver import HypervisorDriver, OperationStatus
-from compute.models import ActionEvent, FlowRun, Instance
+from compute.models import ActionEvent, FlowRun, Host, Instance
 from compute.queue import Enqueuer
 from compute.settings import Settings
 from compute.store import Store
+
+R = TypeVar("R")
+
+# The kinds of record a FlowContext keeps a delivery's view of (``FlowContext.cached``).
+INSTANCE, HOST = "instance", "host"
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,12 @@ def operation_id(request_id: str, operation: str) -> str:
     return f"{request_id}:{operation}"
 
 
+def copy_event(event: ActionEvent) -> ActionEvent:
+    """A copy to change apart from the original: every field of an event is a string (or None),
+    so a shallow copy is one, at a quarter of the cost of pydantic's deep one."""
+    return event.model_copy()
+
+
 def step_event_key(step_key: str, name: str, attempt: int = 0) -> str:
     """The one key format of the events a step records beside its own: an attempt's, a rollback's.
 
@@ -112,12 +124,18 @@ class FlowContext:
         self.values = values if values is not None else FlowValues()
         self.event_key: str | None = None
         self.enqueuer = enqueuer
-        # The events of this run as this delivery last read or wrote them (copies): under the lease
-        # nobody else writes them, so each is read from the store at most once per delivery.
+        # The events of this run as this delivery last read or wrote them: under the lease nobody
+        # else writes them, so they are read from the store at most once per delivery (``known_event``).
         self._events: dict[str, ActionEvent | None] = {}
+        self._all_events_read = False
         # The last backoff wait of the step at the cursor (None: it has not backed off yet);
         # saved with the values under BACKOFF_KEY, cleared by the runner when the cursor moves.
         self.backoff_seconds = backoff
+        # The records the forward steps read (kind, key -> record), as this delivery last read or
+        # wrote them: see ``cached``.
+        self._records: dict[tuple[str, str], Any] = {}
+        # Events a step has changed but not committed yet: its next ``record_events`` writes them.
+        self._unrecorded: dict[str, ActionEvent] = {}
 
     @property
     def params(self) -> dict[str, Any]:
@@ -127,11 +145,49 @@ class FlowContext:
     def request_id(self) -> str:
         return self.run.request_id
 
+    # ---- the records steps read: once per delivery, then as the steps' own writes left them ----------
+    def cached(self, kind: str, key: str, read: Callable[[], R | None]) -> R | None:
+        """``read()``, once per delivery while the flow goes forward (a None found is not kept).
+
+        The view is the delivery's, under its lease: a step's own writes replace it
+        (``remember``), and what another process changes meanwhile is seen by the compare-and-sets,
+        which always read the store, and by the next delivery. Every decision a write depends on is
+        made inside its compare-and-set; what a step decides from this view (an event's host, a
+        pre-check) was never atomic with the write after it. Reverts read the store every time:
+        the failure they follow may be another process's change (an abort, a delete).
+        The records are shared, not copied: read them, write through the store.
+        """
+        if self.run.phase != "forward":
+            return read()
+        slot = (kind, key)
+        if slot in self._records:
+            return self._records[slot]
+        found = read()
+        if found is not None:
+            self._records[slot] = found
+        return found
+
+    def remember(self, kind: str, key: str, record: Any) -> None:
+        """What a step just wrote (returned by its compare-and-set): the delivery's view from now on."""
+        if self.run.phase == "forward":
+            self._records[(kind, key)] = record
+
     def instance(self) -> Instance:
-        inst = self.store.get_instance(self.run.instance_uuid)
+        """The server, as this delivery last read or wrote it (``cached``)."""
+        inst = self.cached(INSTANCE, self.run.instance_uuid, lambda: self.store.get_instance(self.run.instance_uuid))
         if inst is None:
             raise errors.InstanceNotFound(self.run.instance_uuid)
         return inst
+
+    def update_instance(self, mutate: Callable[[Instance], None]) -> Instance:
+        """The server's compare-and-set (``Store.update_instance``); what it wrote is the view from now on."""
+        inst = self.store.update_instance(self.run.instance_uuid, mutate)
+        self.remember(INSTANCE, inst.id, inst)
+        return inst
+
+    def host(self, name: str) -> Host | None:
+        """A compute host's record, read once per delivery (``cached``)."""
+        return self.cached(HOST, name, lambda: self.store.get_host(name))
 
     def op_id(self, operation: str) -> str:
         return operation_id(self.run.request_id, operation)
@@ -180,7 +236,7 @@ class FlowContext:
         if self.enqueuer is None or other is None or other.finished:
             return
         try:
-            self.enqueuer.enqueue(request_id, other.wake, 0.0)
+            self.enqueuer.enqueue(request_id, other.wake, 0.0, action=other.flow, server_id=other.instance_uuid)
         except errors.QueueUnavailable:
             pass
 
@@ -194,25 +250,32 @@ class FlowContext:
             self.run.ctx[BACKOFF_KEY] = self.backoff_seconds
 
     def known_event(self, key: str) -> ActionEvent | None:
-        """The event ``key`` of this run as stored (read once per delivery; a copy, to change and record)."""
-        if key not in self._events:
-            self._events[key] = self.store.get_event(self.request_id, key)
-        found = self._events[key]
-        return None if found is None else found.model_copy(deep=True)
+        """The event ``key`` of this run as stored (a copy, to change and record).
+
+        The first time an event this delivery has not written is asked for, all of the run's are
+        read, in one round trip: under the lease nobody else writes them, so that is once per delivery.
+        """
+        if key not in self._events and not self._all_events_read:
+            for event in self.store.list_events(self.request_id):
+                self._events.setdefault(event.key, event)
+            self._all_events_read = True
+        found = self._events.get(key)
+        return None if found is None else copy_event(found)
 
     def remember_events(self, events: list[ActionEvent], *, absent: tuple[str, ...] = ()) -> None:
         """What was just committed (and which keys are known to have no event yet)."""
         for key in absent:
             self._events.setdefault(key, None)
         for event in events:
-            self._events[event.key] = event.model_copy(deep=True)
+            self._events[event.key] = copy_event(event)
 
     def step_event(self) -> ActionEvent | None:
         """The current step's event as stored (a step may add details to it)."""
         return self.known_event(self.event_key) if self.event_key else None
 
-    def open_event(self, name: str, host: str | None, attempt: int = 0) -> ActionEvent:
-        """Begin (and record) an event of the current step's beside the runner's one.
+    def open_event(self, name: str, host: str | None, attempt: int = 0, *, later: bool = False) -> ActionEvent:
+        """Begin (and record, or with ``later`` set aside for the next commit) an event of the current
+        step's beside the runner's one.
 
         A step run again after a crash reopens it in place (its start time kept), so it
         shows once.
@@ -220,17 +283,39 @@ class FlowContext:
         key = step_event_key(self.event_key or f"{self.run.cursor:03d}", name, attempt)
         event = self.known_event(key) or ActionEvent(key=key, event=name, host=host)
         event.finish_time = event.result = event.traceback = event.details = None
-        self.record_events(event)
+        if later:
+            self.record_later(event)
+        else:
+            self.record_events(event)
         return event
 
     def record_events(self, *events: ActionEvent, action_update: dict[str, Any] | None = None) -> None:
         """Events a step writes itself, committed as the runner commits: with the run's saved
-        values, and only while this worker still holds the lease."""
+        values, and only while this worker still holds the lease. Events set aside with
+        ``record_later`` go in the same commit."""
+        pending = {**self._unrecorded, **{e.key: e for e in events}}
         self.save_values()
         ttl = self.settings.engine.lease_ttl_seconds
         self.store.commit_run(self.run, owner=self.run.owner, lease_ttl=ttl, due_in=ttl,
-                              events=list(events), action_update=action_update)
-        self.remember_events(list(events))
+                              events=list(pending.values()), action_update=action_update)
+        self._unrecorded.clear()
+        self.remember_events(list(pending.values()))
+
+    def record_later(self, *events: ActionEvent) -> None:
+        """Events to commit with the step's next ``record_events`` (one commit for several changes).
+
+        Only for what may be lost with the step: a crash before that commit reruns the step,
+        which changes them again. A step that sets events aside records them before it returns
+        (``record_events()`` with nothing new commits just those); until then ``known_event``
+        answers with them as changed.
+        """
+        for event in events:
+            self._unrecorded[event.key] = event
+            self._events[event.key] = copy_event(event)
+
+    @property
+    def has_unrecorded_events(self) -> bool:
+        return bool(self._unrecorded)
 
 
 class Step:

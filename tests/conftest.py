@@ -23,7 +23,8 @@ class RecordingEnqueuer:
         self.sent: list[tuple[str, int, float]] = []
         self.fail_with: Exception | None = None
 
-    def enqueue(self, request_id: str, wake: int, countdown: float = 0.0) -> None:
+    def enqueue(self, request_id: str, wake: int, countdown: float = 0.0, *,
+                action: str = "", server_id: str = "") -> None:
         if self.fail_with is not None:
             raise self.fail_with
         self.sent.append((request_id, wake, countdown))

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from compute.settings import Settings, get_settings
 from workers.auto_confirm import AutoConfirmThread
 from workers.heartbeat import attach_to_worker, beating
+from workers.logs import configure_logging
 from workers.reaper import ReaperThread
 from workers.runtime import Runtime, build_runtime
 
@@ -35,6 +36,7 @@ def clouds_yaml(endpoint: str, token: str = "admin:admin") -> str:
 
 
 def dev_banner(endpoint: str) -> str:
+    base = endpoint.rsplit("/v2.1", 1)[0]
     return f"""compute-actions dev: API + worker + embedded store and broker + sample fleet, in one process.
 NOT DURABLE: everything lives in this process's memory and is gone when it stops.
 
@@ -42,10 +44,25 @@ NOT DURABLE: everything lives in this process's memory and is gone when it stops
   admin token  admin:admin        (X-Auth-Token: <user>:<project>; user "admin" is an admin)
   demo token   demo:demo          (a member of project "demo")
 
+For curl, compute-actions, openstack and nova (README.md, "Trying it"):
+  export OS_COMPUTE_API={endpoint}
+  export OS_AUTH_TYPE=token OS_AUTH_URL={base}/identity/v3 OS_TOKEN=admin:admin OS_PROJECT_NAME=admin
+
 clouds.yaml entry (put it in ./clouds.yaml or ~/.config/openstack/clouds.yaml), then
   openstack --os-cloud compute-actions server list
 
 {clouds_yaml(endpoint)}"""
+
+
+def keep_our_logging() -> None:
+    """Celery configures logging (root level and handlers) only when nobody answers ``setup_logging``."""
+    from celery.signals import setup_logging
+
+    setup_logging.connect(_logging_is_set_up, weak=False)
+
+
+def _logging_is_set_up(**_: object) -> None:
+    """workers/logs.py configured it in ``main``."""
 
 
 @contextlib.contextmanager
@@ -78,7 +95,10 @@ def run_dev(host: str, port: int, settings: Settings, clouds_yaml_path: str | No
     from werkzeug.serving import make_server
 
     from api.app import create_app
+    from workers import metrics
 
+    metrics.install()  # one process: its /metrics shows the API's and the worker's counters
+    keep_our_logging()
     runtime = build_dev_runtime(settings)
     app = create_app(settings, runtime.service)
     server = make_server(host, port, app, threaded=True)
@@ -111,17 +131,53 @@ def run_api(bind: str, workers: int, settings: Settings) -> None:
     SO_SNDTIMEO), so a client that stalls in its headers or body, or stops reading the answer,
     holds a thread that long at most. With ``[metrics] bind``, /metrics is served on that
     listener only, and nothing else is.
+
+    Metrics are in prometheus_client's multiprocess mode (workers/metrics.py): every gunicorn
+    worker writes to ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary folder unless set), a
+    scrape of any of them adds all up, and ``child_exit`` marks a dead worker's files. The
+    access log is the app's own line per request (logger ``api.access``, with the request id),
+    so gunicorn's is off.
+
+    gunicorn 25.1+ opens a control socket for ``gunicornc``, by default one per user
+    (``$HOME/.gunicorn/gunicorn.ctl``), so a second instance on the machine would take the
+    first's. Each instance gets its own in a fresh temporary folder, logged at start and
+    removed at exit.
     """
     import json
+    import shutil
     import socket
     import struct
+    import tempfile
 
     from gunicorn.app.base import BaseApplication
+    from gunicorn.glogging import Logger as GunicornLogger
+
+    from workers import metrics
+
+    class RootLogger(GunicornLogger):  # type: ignore[misc]
+        """gunicorn's own lines through the root handler, so ``[logging] format`` applies to them too."""
+
+        def setup(self, cfg: object) -> None:
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                for handler in list(log.handlers):
+                    log.removeHandler(handler)
+                log.propagate = True
+
+    multiproc_dir, made_here = metrics.configure_multiprocess("api")
 
     metrics_bind = settings.metrics.bind
     metrics_port = metrics_bind.rsplit(":", 1)[-1] if metrics_bind else None
     if metrics_port is not None and metrics_port == bind.rsplit(":", 1)[-1]:
         raise SystemExit(f"[metrics] bind {metrics_bind} must use another port than the API's {bind}")
+    control_dir = tempfile.mkdtemp(prefix="compute-actions-api-")
+    control_socket = f"{control_dir}/gunicorn.ctl"
+
+    def on_exit(_server: object) -> None:
+        shutil.rmtree(control_dir, ignore_errors=True)
+        if made_here:
+            metrics.remove_multiprocess_dir(multiproc_dir)
+
     not_found = json.dumps({"itemNotFound": {"code": 404, "message": "The resource could not be found."}}).encode()
 
     def limit_silent_clients(server: object) -> None:
@@ -155,10 +211,17 @@ def run_api(bind: str, workers: int, settings: Settings) -> None:
             self.cfg.set("timeout", int(settings.api.rpc_response_timeout) + 30)
             self.cfg.set("when_ready", limit_silent_clients)
             self.cfg.set("accesslog", None)
+            self.cfg.set("logger_class", RootLogger)
+            self.cfg.set("child_exit", lambda _server, worker: metrics.mark_process_dead(worker.pid))
+            self.cfg.set("on_exit", on_exit)
+            if "control_socket" in self.cfg.settings:
+                self.cfg.set("control_socket", control_socket)
+                LOG.info("gunicorn control socket: %s (gunicornc -s %s)", control_socket, control_socket)
 
-        def load(self):  # noqa: ANN202 - gunicorn's signature
+        def load(self):
             from workers.wsgi import build_application
 
+            metrics.install()
             app = build_application(settings)
             return metrics_apart(app) if metrics_port is not None else app
 
@@ -166,8 +229,22 @@ def run_api(bind: str, workers: int, settings: Settings) -> None:
 
 
 def run_worker(settings: Settings, celery_args: Sequence[str]) -> None:
+    """A Celery worker with the reaper and auto-confirm threads.
+
+    With ``[metrics] worker_bind`` its processes (prefork children and the main one, where the
+    reaper runs) count in a multiprocess folder of their own and the main process serves the
+    sum there. Logging stays as ``main`` set it (Celery's ``setup_logging`` is answered).
+    """
     from celery.signals import worker_ready, worker_shutting_down
 
+    from workers import metrics
+
+    exporter_bind = settings.metrics.worker_bind
+    multiproc_dir, made_here = metrics.configure_multiprocess("worker") if exporter_bind else (None, False)
+    if made_here and multiproc_dir:  # at exit, once the pool's children are gone (they write there)
+        atexit.register(metrics.remove_multiprocess_dir, multiproc_dir)
+    metrics.install()
+    keep_our_logging()
     runtime = build_runtime(settings)
     reaper = ReaperThread(runtime.reaper, settings.engine.reaper_interval_seconds)
     auto_confirm = AutoConfirmThread(runtime.service)
@@ -177,6 +254,8 @@ def run_worker(settings: Settings, celery_args: Sequence[str]) -> None:
     def start_reaper(**_: object) -> None:
         reaper.start()
         auto_confirm.start()
+        if exporter_bind:
+            metrics.start_worker_exporter(exporter_bind)
 
     @worker_shutting_down.connect(weak=False)
     def stop_reaper(**_: object) -> None:
@@ -208,16 +287,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     health.add_argument("--worker", metavar="NAME", help="a worker's -n name (%%h expanded); default: check the API")
     health.add_argument("--url", default=None, help="the API's readiness URL (default http://127.0.0.1:8774/readyz)")
     health.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer")
-    from workers.operator_cli import add_operator_commands, run_operator_command  # watch, actions, fleet (HTTP)
+    from workers.operator_cli import (  # watch, actions, fleet (HTTP)
+        add_operator_commands,
+        run_operator_command,
+    )
 
     add_operator_commands(sub)
     args, rest = parser.parse_known_args(argv)
     operator_exit = run_operator_command(args, rest)
     if operator_exit is not None:
         return operator_exit
-    logging.basicConfig(level=os.environ.get("COMPUTE_ACTIONS_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
+    configure_logging(settings)
     if args.command == "dev":
         run_dev(args.host, args.port, settings, args.clouds_yaml)
     elif args.command == "api":

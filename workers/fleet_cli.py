@@ -153,7 +153,10 @@ def set_host(args: argparse.Namespace, up: bool) -> int:
                           {"up": up})[1]["host"]
     if print_json_if_asked(args, host):
         return 0
-    print(f"{host['name']} is {host['state']} (service {host['status']})", flush=True)
+    # The simulated nova-compute stops (or starts) at once; os-services calls it down only once its
+    # last report is [DEFAULT] service_down_time old, as Nova's servicegroup does.
+    print(f"{host['name']} is {'up' if host['up'] else 'down'} (os-services state {host['state']}, "
+          f"service {host['status']})", flush=True)
     return 0
 
 

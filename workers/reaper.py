@@ -22,7 +22,7 @@ import time
 
 import redis
 
-from compute import errors
+from compute import errors, telemetry
 from compute.models import FlowRun
 from compute.queue import Enqueuer
 from compute.settings import Settings
@@ -81,10 +81,12 @@ class Reaper:
             if run is None:
                 continue
             try:
-                self.enqueuer.enqueue(request_id, run.wake)
+                self.enqueuer.enqueue(request_id, run.wake, action=run.flow, server_id=run.instance_uuid)
             except errors.QueueUnavailable as exc:
                 raise BrokerUnavailable(f"could not queue {request_id}: {exc}") from exc
             LOG.info("reaped %s (status %s, reaps %d)", request_id, run.status, run.reaps)
+            telemetry.observer().reaper_rescued(abandoned=run.phase == "forward" and bool(run.abort_reason)
+                                                and run.lost_in_step == self.engine.max_reaps + 1)
             rescued.append(request_id)
         return rescued
 

@@ -43,7 +43,11 @@ def listing(rule: str) -> tuple[dict[str, list[Host]], list[str]]:
 
 @bp.get("/os-availability-zone")
 def list_zones() -> Any:
-    available, unavailable = listing("list")
+    """Names only: read from the placement index (O(zones)), never the fleet's hosts."""
+    query.parse({}, strict=microversions.current() >= STRICT_QUERY)
+    current.authorize(RULE.format("list"), {})
+    available, unavailable = current.service().store.zones_in_use()
+    available, unavailable = sorted(available), sorted(unavailable)
     internal = current.settings().internal_service_availability_zone
     info = [{"zoneName": name, "zoneState": {"available": True}, "hosts": None}
             for name in available if name != internal]
@@ -57,7 +61,7 @@ def list_zones_detail() -> Any:
     available, unavailable = listing("detail")
     info: list[dict[str, Any]] = []
     for name, members in available.items():
-        hosts = {h.name: {BINARY: {"available": h.in_service, "active": h.enabled, "updated_at": h.updated_at}}
+        hosts = {h.name: {BINARY: {"available": h.service_is_up, "active": h.enabled, "updated_at": h.updated_at}}
                  for h in members}
         info.append({"zoneName": name, "zoneState": {"available": True}, "hosts": hosts})
     info += [{"zoneName": name, "zoneState": {"available": False}, "hosts": None} for name in unavailable]

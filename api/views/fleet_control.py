@@ -99,9 +99,10 @@ def validated(schema: schemas.Validator) -> dict[str, Any]:
 def host_view(host: Host, usage: HostUsage) -> dict[str, Any]:
     return {
         "name": host.name,
-        "state": "up" if host.in_service else "down",
+        "state": "up" if host.service_is_up else "down",
         "status": "enabled" if host.enabled else "disabled",
         "up": host.up,
+        "last_seen_up": host.last_seen_up,
         "forced_down": host.forced_down,
         "disabled_reason": host.disabled_reason,
         "hypervisor_type": host.hypervisor_type,

@@ -33,7 +33,7 @@ def hypervisor_id(host: Host, mv: microversions.APIVersion) -> int | str:
 
 
 def is_up(host: Host) -> bool:
-    return host.up and not host.forced_down
+    return host.service_is_up
 
 
 def summary_view(host: Host, mv: microversions.APIVersion) -> dict[str, Any]:
@@ -91,9 +91,18 @@ def detail_view(host: Host, usage: HostUsage, mv: microversions.APIVersion) -> d
     return view
 
 
-def servers_by_host() -> dict[str, list[dict[str, str]]]:
+def servers_by_host(hosts: list[Host] | None = None) -> dict[str, list[dict[str, str]]]:
+    """Each host's servers (not deleted), newest first. With ``hosts``: only theirs, read from their
+    claims (O(their servers), whatever the fleet); without: every server's host (the pattern routes)."""
+    ctx = current.context()
+    if hosts is None:
+        instances = current.service().list_instances(ctx, all_projects=True)
+    else:
+        store = current.service().store
+        instances = sorted(store.servers_claiming([h.name for h in hosts]), key=lambda i: i.created_at, reverse=True)
+        instances = [i for i in instances if not i.deleted and (ctx.is_admin or i.project_id == ctx.project_id)]
     found: dict[str, list[dict[str, str]]] = {}
-    for instance in current.service().list_instances(current.context(), all_projects=True):
+    for instance in instances:
         if instance.host:
             found.setdefault(instance.host, []).append({"name": instance.name, "uuid": instance.id})
     return found
@@ -136,17 +145,23 @@ def _listing(detailed: bool) -> Any:
     if pattern is not None and ("limit" in params or "marker" in params):
         raise bad_request("Paging over hypervisors with the hypervisor_hostname_pattern "
                           "query parameter is not supported.")
-    hosts = sorted(current.service().list_hosts(), key=lambda pair: pair[0].service_id)
-    if pattern is not None:
-        hosts = [(h, u) for h, u in hosts if pattern in h.node]
+    marker = params.get("marker")
+    limit = paging.effective_limit(params.get("limit"))
+    if pattern is not None:  # a substring of the name: Nova's LIKE over every host, no paging
+        hosts = sorted(((h, u) for h, u in current.service().list_hosts() if pattern in h.node),
+                       key=lambda pair: pair[0].service_id)
         if not hosts:
             raise not_found(f"No hypervisor matching '{pattern}' could be found.")
-    marker = params.get("marker")
-    hosts = paging.after_marker(hosts, marker, lambda pair: str(hypervisor_id(pair[0], mv)),
-                                f"marker [{marker}] not found")
-    limit = paging.effective_limit(params.get("limit"))
-    hosts = hosts[:limit]
-    servers = servers_by_host() if params.get("with_servers") else None
+        hosts = hosts[:limit]
+    else:
+        after = None
+        if marker is not None:
+            found = marker_host(marker, mv)
+            if found is None:
+                raise bad_request(f"marker [{marker}] not found")
+            after = found.service_id
+        hosts = current.service().store.page_hosts(limit, after)
+    servers = servers_by_host([h for h, _ in hosts]) if params.get("with_servers") else None
     items = []
     for host, usage in hosts:
         view = detail_view(host, usage, mv) if detailed else summary_view(host, mv)
@@ -181,10 +196,30 @@ def find_host(hypervisor_ref: str, mv: microversions.APIVersion) -> tuple[Host, 
         if service_id is None:  # not digits, or more of them than any id has: no such hypervisor
             raise missing
         wanted = service_id
-    for host, usage in current.service().list_hosts():
-        if hypervisor_id(host, mv) == wanted:
-            return host, usage
-    raise missing
+    name = lookup_host(wanted)
+    found = current.service().store.hosts_with_usage([name]) if name is not None else []
+    if not found or hypervisor_id(found[0][0], mv) != wanted:
+        raise missing
+    return found[0]
+
+
+def lookup_host(wanted: int | str) -> str | None:
+    """The host behind a hypervisor id: one read of the store's lookups, never the fleet."""
+    store = current.service().store
+    if isinstance(wanted, str):
+        return store.host_by_hypervisor_id(uuid=wanted)
+    return store.host_by_hypervisor_id(service_id=wanted)
+
+
+def marker_host(marker: str, mv: microversions.APIVersion) -> Host | None:
+    """The host a page's marker names (a uuid from 2.53, a service id below), or None."""
+    if mv >= UUID_IDS:
+        name = lookup_host(marker.lower()) if is_uuid_like(marker) else None
+    else:
+        service_id = digit_string_value(marker)
+        name = lookup_host(service_id) if service_id is not None else None
+    host = current.service().store.get_host(name) if name is not None else None
+    return host if host is not None and str(hypervisor_id(host, mv)) == marker else None
 
 
 @bp.get("/os-hypervisors/<hypervisor_ref>")
@@ -195,7 +230,7 @@ def show_hypervisor(hypervisor_ref: str) -> Any:
     host, usage = find_host(hypervisor_ref, mv)
     view = detail_view(host, usage, mv)
     if params.get("with_servers"):
-        add_servers(view, host, servers_by_host(), mv)
+        add_servers(view, host, servers_by_host([host]), mv)
     return jsonify({"hypervisor": view})
 
 

@@ -17,6 +17,7 @@ from api.server_view import host_id
 from api.timestamps import stored_time
 from compute.errors import NotFound
 from compute.models import ActionEvent, Instance, InstanceAction
+from compute.store import MarkerNotFound
 
 bp = Blueprint("instance_actions", __name__, url_prefix="/v2.1")
 
@@ -61,15 +62,17 @@ def list_instance_actions(server_id: str) -> Any:
         raise bad_request("The value of changes-since must be less than or equal to changes-before.")
     instance = lookup(server_id)
     authorize_for_server(LIST_RULE, instance)
-    actions = current.service().list_actions(instance)
-    marker = params.get("marker")
-    actions = paging.after_marker(actions, marker, lambda a: a.request_id,
-                                  f"Marker {marker} could not be found.")
-    actions = [a for a in actions if _updated_within(a, since, before)]
     body: dict[str, Any] = {}
-    if mv >= (2, 58):
+    if mv < (2, 58):
+        actions = current.service().list_actions(instance)
+    else:
+        marker = params.get("marker")
         limit = paging.effective_limit(params.get("limit"))
-        actions = actions[:limit]
+        keep = (lambda a: _updated_within(a, since, before)) if since is not None or before is not None else None
+        try:
+            actions = current.service().store.page_actions(instance.id, limit, marker=marker, keep=keep)
+        except MarkerNotFound:
+            raise bad_request(f"Marker {marker} could not be found.") from None
         if paging.page_is_full(actions, limit):
             body["links"] = [links.next_link(f"servers/{instance.id}/os-instance-actions",
                                              actions[-1].request_id)]

@@ -1,20 +1,32 @@
-"""``GET /metrics``: Prometheus text read from Redis at scrape time.
+"""``GET /metrics``: what this API instance counted, and deployment-wide gauges read from Redis.
 
-Every number comes from the store, not from process memory, so any API process answers
-for the whole deployment (gunicorn's workers share nothing else). It names hosts and their
-usage, so by default only an admin token reads it (``[metrics] access = "admin"``: 401
-without a token, 403 for others); ``access = "public"`` serves it like most exporters do,
-best with ``[metrics] bind``, a listener of its own on the management network.
+Counters and histograms (HTTP requests, accepted actions; workers/metrics.py names them all)
+are those of this instance's processes: with ``PROMETHEUS_MULTIPROC_DIR`` set, as
+``compute-actions api`` does, every gunicorn worker's files added up; otherwise this process's.
+The gauges come from the store, not from process memory, so any API process answers them for
+the whole deployment. It names hosts and their usage, so by default only an admin token reads
+it (``[metrics] access = "admin"``: 401 without a token, 403 for others); ``access = "public"``
+serves it like most exporters do, best with ``[metrics] bind``, a listener of its own on the
+management network.
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import redis
 from flask import Blueprint, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from api import auth, current
@@ -25,11 +37,24 @@ from compute.store import Store
 bp = Blueprint("metrics", __name__)
 
 ADMIN_ONLY_MESSAGE = "Only an administrator may read the metrics."
+# kombu's Redis transport keeps a queue in one list per priority step: the queue's name for
+# priority 0 (every message we send), then "<queue>\x06\x16<step>" (kombu's default steps).
+KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
+KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
+QUEUE_PROBE_TIMEOUT = 0.3
+_broker_clients: dict[str, redis.Redis] = {}
+_broker_lock = threading.Lock()
 
 
 class StoreCollector(Collector):
-    def __init__(self, store: Store) -> None:
+    """Gauges read at scrape time: a few counts and one record per host and per live worker, not per server
+    except ``compute_actions_servers`` (until the store keeps servers indexed by status)."""
+
+    def __init__(self, store: Store, queue_depth: Callable[[], int | None] = lambda: None,
+                 queue: str = "") -> None:
         self.store = store
+        self.queue_depth = queue_depth
+        self.queue = queue
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = time.time()
@@ -41,6 +66,16 @@ class StoreCollector(Collector):
                                     "Actions past their due time: the reaper will rescue them")
         overdue.add_metric([], len(self.store.due_runs(now, limit=10_000)))
         yield overdue
+        workers = GaugeMetricFamily("compute_actions_live_workers",
+                                    "Worker processes whose heartbeat has not expired")
+        workers.add_metric([], len(self.store.live_workers()))
+        yield workers
+        depth = self.queue_depth()
+        if depth is not None:
+            queued = GaugeMetricFamily("compute_actions_queue_depth",
+                                       "Deliveries waiting in the broker's queue for a worker", labels=["queue"])
+            queued.add_metric([self.queue], depth)
+            yield queued
         servers = GaugeMetricFamily("compute_actions_servers", "Servers by status", labels=["status"])
         counts = Counter(server_status(i.vm_state, i.task_state) for i in self.store.list_instances()
                          if not i.deleted)
@@ -57,6 +92,46 @@ class StoreCollector(Collector):
         yield vms
 
 
+class ProcessCollector(Collector):
+    """This instance's counters and histograms: every process's files in multiprocess mode, else this process's."""
+
+    def collect(self) -> Iterator[Metric]:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry(auto_describe=False)
+            multiprocess.MultiProcessCollector(registry)
+            yield from registry.collect()
+        else:
+            yield from REGISTRY.collect()
+
+
+def broker_client() -> redis.Redis | None:
+    """A short-timeout client of the Redis broker the service's enqueuer publishes to (None for another broker)."""
+    conf = getattr(getattr(current.service().enqueuer, "app", None), "conf", None)
+    url = getattr(conf, "broker_url", None)
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    with _broker_lock:
+        if url not in _broker_clients:
+            _broker_clients[url] = redis.Redis.from_url(url, socket_timeout=QUEUE_PROBE_TIMEOUT,
+                                                        socket_connect_timeout=QUEUE_PROBE_TIMEOUT, max_connections=4)
+        return _broker_clients[url]
+
+
+def redis_queue_depth(queue: str) -> int | None:
+    """LLEN of the queue's lists on a Redis broker (None for another broker, or one that does not answer)."""
+    client = broker_client()
+    if client is None:
+        return None
+    keys = [queue if step == 0 else f"{queue}{KOMBU_PRIORITY_SEPARATOR}{step}" for step in KOMBU_PRIORITY_STEPS]
+    try:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.llen(key)
+        return sum(pipe.execute())
+    except Exception:  # noqa: BLE001 - an unreachable broker leaves the gauge out; /readyz says why
+        return None
+
+
 def authorize_scrape() -> None:
     """``[metrics] access``: "public" lets anyone read; "admin" needs an admin's token."""
     settings = current.settings()
@@ -70,7 +145,9 @@ def authorize_scrape() -> None:
 @bp.get("/metrics")
 def metrics() -> Response:
     authorize_scrape()
+    queue = current.settings().engine.queue
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(current.service().store))
+    registry.register(StoreCollector(current.service().store, lambda: redis_queue_depth(queue), queue))
+    registry.register(ProcessCollector())
     # content_type, not mimetype: werkzeug would add a second "; charset=utf-8" to the latter.
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

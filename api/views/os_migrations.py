@@ -3,7 +3,8 @@
 Filters: ``host`` (source or destination; it wins over ``source_compute``), ``source_compute``,
 ``status``, ``migration_type``, ``instance_uuid``, ``hidden``; from 2.59 ``limit``, ``marker``
 (a migration uuid) and ``changes-since``, newest first, unknown parameters a 400; from 2.66
-``changes-before``; from 2.80 ``user_id`` and ``project_id``. Below 2.59 unknown parameters,
+``changes-before``; from 2.80 ``user_id`` and ``project_id``. A page is read from the migrations index
+(every project's, or the caller's project's), newest (highest id) first, filtered as it is read. Below 2.59 unknown parameters,
 and the paging ones, are ignored. Hidden migrations are never shown. Callers that are not
 admins (when a policy file lets them in) see only their own project's migrations.
 """
@@ -19,6 +20,7 @@ from api.errors import bad_request
 from api.migration_view import migration_view
 from api.timestamps import stored_time
 from compute.models import Migration
+from compute.store import MarkerNotFound
 
 bp = Blueprint("os_migrations", __name__, url_prefix="/v2.1")
 
@@ -68,16 +70,22 @@ def list_migrations() -> Any:
         raise bad_request("The value of changes-since must be less than or equal to changes-before.")
     ctx = current.context()
     current.authorize(INDEX_RULE, {"project_id": ctx.project_id, "user_id": ctx.user_id})
-    visible = [m for m in current.service().store.list_migrations()
-               if ctx.is_admin or m.project_id == ctx.project_id]
-    visible.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+    store = current.service().store
+    project = None if ctx.is_admin else ctx.project_id
+
+    def keep(migration: Migration) -> bool:
+        return not migration.hidden and matches(migration, params)
+
+    if mv < (2, 59):  # no paging before 2.59: every migration the caller may see
+        found = [m for m in store.list_migrations() if (project is None or m.project_id == project) and keep(m)]
+        return jsonify({"migrations": [migration_view(m, mv) for m in found]})
     marker = params.get("marker")
-    after = paging.after_marker(visible, marker, lambda m: m.uuid, f"Marker {marker} could not be found.")
-    found = [m for m in after if not m.hidden and matches(m, params)]
+    limit = paging.effective_limit(params.get("limit"))
+    try:
+        found = store.page_migrations(limit, project_id=project, marker=marker, keep=keep)
+    except MarkerNotFound:
+        raise bad_request(f"Marker {marker} could not be found.") from None
     body: dict[str, Any] = {}
-    if mv >= (2, 59):
-        limit = paging.effective_limit(params.get("limit"))
-        found = found[:limit]
-        if paging.page_is_full(found, limit):
-            body["migrations_links"] = [links.next_link("os-migrations", found[-1].uuid)]
+    if paging.page_is_full(found, limit):
+        body["migrations_links"] = [links.next_link("os-migrations", found[-1].uuid)]
     return jsonify({"migrations": [migration_view(m, mv) for m in found], **body})

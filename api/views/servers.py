@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from api import current, paging, query
+from api.errors import bad_request
 from api.links import last_path_segment
 from api.lookup import authorized_server
 from api.policy import server_target
@@ -21,6 +22,7 @@ from api.query import name_matches
 from api.server_view import ServerViewBuilder, reservation_id_of, status_of, summary
 from api.timestamps import stored_time
 from compute.models import Instance
+from compute.store import MarkerNotFound
 
 bp = Blueprint("servers", __name__, url_prefix="/v2.1")
 
@@ -45,19 +47,32 @@ LIST_QUERY = {
     "changes-since": query.timestamp,
 }
 
-def _visible_servers(params: dict[str, Any], detailed: bool) -> list[Instance]:
+def _visible_servers(params: dict[str, Any], detailed: bool, limit: int) -> list[Instance]:
+    """One page: read from the project's (or every project's) index, filters applied as it is read."""
     ctx = current.context()
     current.authorize(LIST_RULES[detailed], server_target(ctx.project_id, ctx.user_id))
     all_tenants = params.get("all_tenants", False)
     if all_tenants:
         current.authorize(ALL_TENANTS_RULES[detailed], server_target(ctx.project_id, ctx.user_id))
     deleted = ctx.is_admin and params.get("deleted", "").lower() in ("true", "1", "yes", "on")
-    found = current.service().list_instances(ctx, all_projects=all_tenants, include_deleted=deleted)
-    if deleted:
-        found = [i for i in found if i.deleted]
-    found = paging.after_marker(found, params.get("marker"), lambda i: i.id,
-                                f"Marker {params.get('marker')} could not be found.")
-    return [i for i in found if _matches(i, params, all_tenants, ctx.is_admin)]
+    every_project = ctx.is_admin and all_tenants
+    project = params.get("project_id") or params.get("tenant_id")
+    marker = params.get("marker")
+    store = current.service().store
+
+    def keep(inst: Instance) -> bool:
+        return _matches(inst, params, all_tenants, ctx.is_admin)
+
+    try:
+        if every_project and project:
+            try:  # one project's index, unless the marker is another project's server
+                return store.page_instances(limit, project_id=project, deleted=deleted, marker=marker, keep=keep)
+            except MarkerNotFound:
+                pass
+        return store.page_instances(limit, project_id=None if every_project else ctx.project_id,
+                                    deleted=deleted, marker=marker, keep=keep)
+    except MarkerNotFound:
+        raise bad_request(f"Marker {marker} could not be found.") from None
 
 
 def _matches(instance: Instance, params: dict[str, Any], all_tenants: bool, is_admin: bool) -> bool:
@@ -77,17 +92,16 @@ def _matches(instance: Instance, params: dict[str, Any], all_tenants: bool, is_a
     if "image" in params and (instance.image_id or "") != last_path_segment(params["image"]):
         return False
     since = params.get("changes-since")
-    if since is not None and (stored_time(instance.updated_at) or since) < since:
-        return False
-    return True
+    return since is None or (stored_time(instance.updated_at) or since) >= since
 
 
 def _list(detailed: bool) -> Any:
     params = query.parse(LIST_QUERY)
     limit = paging.effective_limit(params.get("limit"))
-    page = _visible_servers(params, detailed)[:limit]
+    page = _visible_servers(params, detailed, limit)
     if detailed:
         builder = ServerViewBuilder()
+        builder.prefetch(page)
         items = [builder.full(i) for i in page]
     else:
         items = [summary(i) for i in page]

@@ -42,7 +42,7 @@ def service_view(host: Host, mv: microversions.APIVersion) -> dict[str, Any]:
         "binary": BINARY,
         "disabled_reason": host.disabled_reason,
         "host": host.name,
-        "state": "up" if host.in_service else "down",
+        "state": "up" if host.service_is_up else "down",
         "status": "enabled" if host.enabled else "disabled",
         "updated_at": host.updated_at,
         "zone": host.availability_zone,

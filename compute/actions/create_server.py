@@ -23,7 +23,7 @@ import string
 import uuid
 from dataclasses import dataclass
 
-from compute import errors, quotas
+from compute import errors, quotas, telemetry
 from compute.context import RequestContext
 from compute.instance_actions import CREATE
 from compute.models import FlowRun, Instance, InstanceAction
@@ -131,7 +131,7 @@ def create_servers(
         count_allowed=quotas.instance_create_count(options, flavor, min_count, max_count))
     try:
         for new in created:
-            service.enqueuer.enqueue(new.run.request_id, 0)
+            service.enqueuer.enqueue(new.run.request_id, 0, action=new.run.flow, server_id=new.run.instance_uuid)
     except errors.QueueUnavailable:
         # Nothing of the request is kept: the actions and runs go first, so a message already
         # queued for one of them finds no run and drops itself.
@@ -140,6 +140,8 @@ def create_servers(
         for new in created:
             service.store.purge_instance_record(new.instance.id)
         raise
+    for new in created:
+        telemetry.observer().action_accepted(new.run.flow)
     return CreatedServers([new.instance for new in created], reservation_id)
 
 
@@ -183,16 +185,11 @@ def requested_destination(service: ComputeService, host: str | None, node: str |
     not be found.``; the answer is the host the scheduler is to check."""
     if not host and not node:
         return None
-    hosts = {h.name: h for h in service.store.list_hosts()}
-    if host:
-        found = hosts.get(host)
-        if found is None or (node and found.node != node):
-            raise errors.Invalid(f"Compute host {host} could not be found.")
-        return found.name
-    by_node = {h.node: h for h in hosts.values()}
-    if node not in by_node:
-        raise errors.Invalid(f"Compute host {node} could not be found.")
-    return by_node[node].name
+    name = host or node or ""
+    found = service.store.get_host(name)  # a host's node is its own name (Host.node)
+    if found is None or (node and found.node != node):
+        raise errors.Invalid(f"Compute host {name} could not be found.")
+    return found.name
 
 
 def parse_availability_zone(service: ComputeService, value: str | None) -> tuple[str | None, str | None]:

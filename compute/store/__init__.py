@@ -8,8 +8,9 @@ Redis and on fakeredis. :class:`Store` is the one facade; each part lives in its
 from __future__ import annotations
 
 from compute.store.aggregates import AggregateRecords
-from compute.store.base import iso_to_epoch
+from compute.store.base import MarkerNotFound, iso_to_epoch
 from compute.store.catalog import CatalogRecords
+from compute.store.fleet_seed import FleetChangeRefused, FleetFile, FleetSeedRecords
 from compute.store.fleet_state import FleetState
 from compute.store.heartbeats import HeartbeatRecords
 from compute.store.hosts import HostRecords, capacity_shortfall
@@ -18,9 +19,9 @@ from compute.store.instances import InstanceRecords
 from compute.store.migrations import MigrationRecords
 from compute.store.runs import RunRecords
 
-__all__ = ["Store", "capacity_shortfall", "iso_to_epoch"]
+__all__ = ["FleetChangeRefused", "FleetFile", "MarkerNotFound", "Store", "capacity_shortfall", "iso_to_epoch"]
 
 
 class Store(InstanceRecords, HostRecords, CatalogRecords, MigrationRecords, RunRecords, FleetState,
-            IdempotencyRecords, AggregateRecords, HeartbeatRecords):
+            IdempotencyRecords, AggregateRecords, HeartbeatRecords, FleetSeedRecords):
     """``Store(client, prefix)``: the client must decode responses (``decode_responses=True``)."""

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from compute.models import ActionEvent, FlowRun, InstanceAction
-from compute.store.base import StoreBase
+from compute.store.base import MarkerNotFound, StoreBase
 
 
 class ActionRecords(StoreBase):
@@ -32,6 +33,28 @@ class ActionRecords(StoreBase):
     def list_actions(self, instance_id: str) -> list[InstanceAction]:
         """Newest first, as Nova orders them."""
         ids = self._client.zrevrange(self._keys.instance_actions(instance_id), 0, -1)
+        return self._load_many(InstanceAction, (self._keys.action(i) for i in ids))
+
+    def page_actions(self, instance_id: str, limit: int, *, marker: str | None = None,
+                     keep: Callable[[InstanceAction], bool] | None = None) -> list[InstanceAction]:
+        """One page of a server's actions, newest first, read from ``instance:{id}:actions``:
+        ``marker`` (a request id of this server, else MarkerNotFound) and ``keep`` as in ``_page_of``."""
+        index = self._keys.instance_actions(instance_id)
+        below = None
+        if marker is not None:
+            below = self._score(index, marker)
+            if below is None:
+                raise MarkerNotFound(marker)
+        return self._page_of(InstanceAction, index, self._keys.action, limit, below=below, keep=keep)
+
+    def actions_newer_than(self, instance_id: str, request_id: str) -> list[InstanceAction]:
+        """The server's actions recorded after ``request_id``'s, newest first (every one if it is not
+        indexed): what was accepted since, without reading the server's whole history."""
+        index = self._keys.instance_actions(instance_id)
+        score = self._score(index, request_id)
+        if score is None:
+            return self.list_actions(instance_id)
+        ids = self._client.zrevrangebyscore(index, "+inf", f"({score!r}")
         return self._load_many(InstanceAction, (self._keys.action(i) for i in ids))
 
     def list_events(self, request_id: str) -> list[ActionEvent]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from compute import aggregates as rules
-from compute.models import Aggregate, utcnow
+from compute.models import Aggregate, Host, utcnow
 from compute.store.base import StoreBase
 from compute.store.keys import Keys
 
@@ -28,10 +28,14 @@ def read_host_zones(client: Any, keys: Keys, names: Iterable[str]) -> dict[str, 
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.smembers(keys.host_aggregates(name))
-    memberships = dict(zip(names, pipe.execute()))
+    return zones_from_memberships(client, keys, dict(zip(names, pipe.execute())))
+
+
+def zones_from_memberships(client: Any, keys: Keys, memberships: dict[str, Any]) -> dict[str, list[str]]:
+    """Each host's zones from the aggregate ids it is in (one MGET of those aggregates, none if none)."""
     ids = sorted({int(i) for found in memberships.values() for i in found})
     if not ids:
-        return {name: [] for name in names}
+        return {name: [] for name in memberships}
     zone_by_id: dict[int, str | None] = {}
     for aggregate_id, raw in zip(ids, client.mget([keys.aggregate(i) for i in ids])):
         zone_by_id[aggregate_id] = None if raw is None else Aggregate.model_validate_json(raw).availability_zone
@@ -69,6 +73,12 @@ class AggregateRecords(StoreBase):
     def aggregates_of_host(self, host: str) -> list[Aggregate]:
         ids = sorted(int(i) for i in self._client.smembers(self._keys.host_aggregates(host)))
         return [a for a in (self.get_aggregate(i) for i in ids) if a is not None]
+
+    def aggregate_zones(self) -> set[str]:
+        """The zones some aggregate names: the aggregates' records only, never their hosts."""
+        ids = self._client.zrange(self._keys.aggregate_index(), 0, -1)
+        return {a.availability_zone for a in self._load_many(Aggregate, (self._keys.aggregate(i) for i in ids))
+                if a.availability_zone}
 
     def hosts_in_zone(self, zone: str) -> set[str] | None:
         """The hosts of the aggregates whose zone is ``zone``; None when no aggregate has that zone.
@@ -114,11 +124,16 @@ class AggregateRecords(StoreBase):
                 if owner is not None and int(owner) != aggregate.id:
                     raise rules.AggregateNameExists(new_name)
             zone_change = {rules.AZ_KEY: updates[rules.AZ_KEY]} if rules.AZ_KEY in updates else {}
+            plans: list[Any] = []
             if zone_change:
                 rules.check_zone_update(rules.UPDATE, zone_change, aggregate,
                                         self._watched_aggregates_of(pipe, aggregate.hosts),
                                         self._watched_servers_on(pipe, aggregate.hosts) > 0)
+                changed = aggregate.model_copy(deep=True)
+                changed.metadata.update({k: v for k, v in zone_change.items() if v})
+                plans = self._plan_zones(pipe, aggregate.hosts, changed)
             pipe.multi()
+            self._queue_plans(pipe, plans)
             if new_name is not None and new_name != old_name:
                 pipe.hdel(self._keys.aggregate_names(), old_name)
                 pipe.hset(self._keys.aggregate_names(), new_name, aggregate.id)
@@ -134,6 +149,7 @@ class AggregateRecords(StoreBase):
         """set_metadata: keys merged in, a null value deletes its key; a zone change is checked first."""
         def body(pipe: Any) -> Aggregate:
             aggregate = self._watched_aggregate(pipe, aggregate_id)
+            zone_before = aggregate.availability_zone
             if rules.AZ_KEY in metadata:
                 rules.check_zone_update(rules.UPDATE_META, metadata, aggregate,
                                         self._watched_aggregates_of(pipe, aggregate.hosts),
@@ -144,7 +160,10 @@ class AggregateRecords(StoreBase):
                 else:
                     aggregate.metadata[key] = value
             aggregate.updated_at = utcnow()
+            plans = (self._plan_zones(pipe, aggregate.hosts, aggregate)
+                     if aggregate.availability_zone != zone_before else [])
             pipe.multi()
+            self._queue_plans(pipe, plans)
             self._queue_record(pipe, aggregate)
             return aggregate
 
@@ -172,7 +191,9 @@ class AggregateRecords(StoreBase):
             rules.check_host_added(aggregate, aggregates_of_host, self._watched_servers_on(pipe, [host]))
             if host in aggregate.hosts:
                 raise rules.AggregateHostExists(aggregate.id, host)
+            plans = self._plan_zones(pipe, [host], aggregate, also=aggregates_of_host)
             pipe.multi()
+            self._queue_plans(pipe, plans)
             pipe.zadd(self._keys.aggregate_hosts(aggregate.id), {host: time.time()})
             pipe.sadd(self._keys.host_aggregates(host), str(aggregate.id))
             aggregate.hosts.append(host)
@@ -184,17 +205,45 @@ class AggregateRecords(StoreBase):
         def body(pipe: Any) -> Aggregate:
             self._watched_host(pipe, host)
             aggregate = self._watched_aggregate(pipe, aggregate_id)
-            rules.check_host_removed(aggregate, self._watched_aggregates_of(pipe, [host]),
-                                     self._watched_servers_on(pipe, [host]))
+            aggregates_of_host = self._watched_aggregates_of(pipe, [host])
+            rules.check_host_removed(aggregate, aggregates_of_host, self._watched_servers_on(pipe, [host]))
             if host not in aggregate.hosts:
                 raise rules.AggregateHostNotFound(aggregate.id, host)
+            plans = self._plan_zones(pipe, [host], None, also=[a for a in aggregates_of_host if a.id != aggregate.id])
             pipe.multi()
+            self._queue_plans(pipe, plans)
             pipe.zrem(self._keys.aggregate_hosts(aggregate.id), host)
             pipe.srem(self._keys.host_aggregates(host), str(aggregate.id))
             aggregate.hosts.remove(host)
             return aggregate
 
         return self._transaction(body, self._keys.aggregate(aggregate_id))
+
+    # ---- the placement index follows every zone change, in the same MULTI ------------------------------
+    def _plan_zones(self, pipe: Any, hosts: Iterable[str], changed: Aggregate | None,
+                    also: Iterable[Aggregate] | None = None) -> list[Any]:
+        """Each host's placement entry once ``changed`` (None: nothing new) is as given.
+
+        ``also``: the host's other aggregates, when the caller has them (one host); otherwise each
+        host's aggregates are read here (an aggregate's zone changing: O(its hosts), an admin call).
+        """
+        plans = []
+        for host in hosts:
+            if also is not None:
+                others = [a for a in also if changed is None or a.id != changed.id]
+            else:
+                ids = {int(i) for i in pipe.smembers(self._keys.host_aggregates(host))}
+                others = [a for a in (self._read_watched(pipe, i) for i in sorted(ids))
+                          if a is not None and (changed is None or a.id != changed.id)]
+            zones = rules.zones_of([*others, *([changed] if changed is not None else [])])
+            record = self._load(Host, self._keys.host(host), pipe)
+            plans.append(self._plan_placement(pipe, host, record, zone=zones[0] if zones  # type: ignore[attr-defined]
+                                              else self.default_availability_zone))
+        return plans
+
+    def _queue_plans(self, pipe: Any, plans: list[Any]) -> None:
+        for plan in plans:
+            self._queue_placement(pipe, plan)  # type: ignore[attr-defined]
 
     # ---- inside a transaction: watch a key, then read it ----------------------------------------------
     def _queue_record(self, pipe: Any, aggregate: Aggregate) -> None:

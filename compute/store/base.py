@@ -16,14 +16,25 @@ def iso_to_epoch(value: str) -> float:
     return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC).timestamp()
 
 
+class MarkerNotFound(LookupError):
+    """A list's marker names no record of the index it pages (each view answers its own 400)."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(marker)
+        self.marker = marker
+
+
 class StoreBase:
     """The raw client is private: everything outside compute/store/ goes through methods."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "ca:", *, default_availability_zone: str = "nova") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "ca:", *, default_availability_zone: str = "nova",
+                 service_down_time: float = 60.0) -> None:
         self._client = client
         self._keys = Keys(prefix)
         # Nova's [DEFAULT] default_availability_zone: the zone of a host no zoned aggregate holds.
         self.default_availability_zone = default_availability_zone
+        # Nova's [DEFAULT] service_down_time: a compute whose last report is older is down.
+        self.service_down_time = service_down_time
 
     @property
     def prefix(self) -> str:
@@ -59,6 +70,42 @@ class StoreBase:
                 pipe.delete(key)
 
         self._transaction(body, key)
+
+    def _page_of(self, model: type[M], index: str, record_key: Callable[[str], str], limit: int, *,
+                 below: float | None = None, keep: Callable[[M], bool] | None = None) -> list[M]:
+        """Up to ``limit`` records of ``index``, highest score first, scoring under ``below`` (a marker's
+        score; None: from the top), those ``keep`` refuses skipped.
+
+        Reads the index in chunks (the page's size, then twice as much each time) with one MGET per
+        chunk: without ``keep``, exactly the page; with it, as far as the page takes to fill.
+        """
+        if limit <= 0:
+            return []
+        found: list[M] = []
+        top = "+inf" if below is None else f"({below!r}"
+        chunk = max(limit, 16)
+        while len(found) < limit:
+            members = self._client.zrevrangebyscore(index, top, "-inf", start=0, num=chunk, withscores=True)
+            if not members:
+                break
+            raws = self._client.mget([record_key(m) for m, _ in members])
+            for raw in raws:
+                if raw is None:
+                    continue
+                record = model.model_validate_json(raw)  # type: ignore[attr-defined]
+                if keep is None or keep(record):
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+            if len(members) < chunk:
+                break
+            top = f"({members[-1][1]!r}"
+            chunk = min(chunk * 2, 2000)
+        return found
+
+    def _score(self, index: str, member: str) -> float | None:
+        found = self._client.zscore(index, member)
+        return None if found is None else float(found)
 
     def next_seq(self) -> int:
         return int(self._client.incr(self._keys.sequence()))

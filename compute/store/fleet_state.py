@@ -5,12 +5,59 @@ It lives in the store so that every worker process sees the same simulated hyper
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
+from compute.models import Host
 from compute.store.base import StoreBase
 
 
+@dataclass(frozen=True)
+class FleetReading:
+    """What one simulated operation needs of the fleet's state, read in one round trip (``read_fleet``)."""
+
+    clock_offset: float
+    durations: dict[str, float] = field(default_factory=dict)
+    time_scale: float | None = None  # the runtime scale (``fleet_time_scale``)
+    fault_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # in rule id order
+    op: dict[str, Any] | None = None  # the operation asked for, if it was started
+    host: Host | None = None  # the host asked for, as stored: no zone, no liveness (``get_host`` adds them)
+
+
 class FleetState(StoreBase):
+    def read_fleet(self, *, op_id: str | None = None, host: str | None = None,
+                   settings: bool = True) -> FleetReading:
+        """The clock offset; with ``settings`` the durations, runtime scale and fault rules; and the
+        operation ``op_id`` and the stored record of ``host`` when named: one pipelined read (the
+        values of one moment only as far as a pipeline's are; nothing here needs more)."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(self._keys.fleet_clock_offset())
+        if settings:
+            pipe.hgetall(self._keys.fleet_durations())
+            pipe.get(self._keys.fleet_time_scale())
+            pipe.hgetall(self._keys.fleet_faults())
+        if op_id is not None:
+            pipe.get(self._keys.fleet_op(op_id))
+        if host is not None:
+            pipe.get(self._keys.host(host))
+        found = iter(pipe.execute())
+        offset = float(next(found) or 0.0)
+        durations, scale, rules = {}, None, {}
+        if settings:
+            durations = {name: float(v) for name, v in next(found).items()}
+            raw_scale = next(found)
+            scale = None if raw_scale is None else float(raw_scale)
+            raw_rules = next(found)
+            rules = {rule_id: json.loads(raw_rules[rule_id]) for rule_id in sorted(raw_rules)}
+        op = host_rec = None
+        if op_id is not None:
+            raw_op = next(found)
+            op = None if raw_op is None else json.loads(raw_op)
+        if host is not None:
+            raw_host = next(found)
+            host_rec = None if raw_host is None else Host.model_validate_json(raw_host)
+        return FleetReading(offset, durations, scale, rules, op, host_rec)
+
     def mark_fleet_seeded(self) -> bool:
         """True for the first caller only: the fleet file is loaded once per store."""
         return bool(self._client.set(self._keys.fleet_seeded(), "1", nx=True))

@@ -34,7 +34,11 @@ def _ms(seconds: float) -> int:
 
 class HeartbeatRecords(StoreBase):
     def record_heartbeat(self, beat: WorkerHeartbeat) -> None:
-        """Write ``beat`` with its TTL, index its name, and drop the names whose records expired."""
+        """Write ``beat`` with its TTL, index its name, and drop the names whose records expired.
+
+        Every worker simulates the whole fleet, so its beat is also the report of the fleet's
+        nova-compute services (Nova's ``report_state``): one key for every host, not a write per host.
+        """
         index = self._keys.worker_index()
         others = sorted(set(self._client.smembers(index)) - {beat.name})
         records = self._client.mget([self._keys.worker(n) for n in others]) if others else []
@@ -42,6 +46,7 @@ class HeartbeatRecords(StoreBase):
         pipe = self._multi()
         pipe.set(self._keys.worker(beat.name), beat.model_dump_json(), px=_ms(beat.ttl_seconds))
         pipe.sadd(index, beat.name)
+        pipe.set(self._keys.fleet_reported_at(), beat.time)
         if stale:
             pipe.srem(index, *stale)
         pipe.execute()

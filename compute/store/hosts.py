@@ -1,15 +1,23 @@
-"""Compute hosts, their usage counters and the per-(host, instance) resource claims."""
+"""Compute hosts, their usage counters, the per-(host, instance) resource claims, and the placement index.
+
+The placement index is what the scheduler reads instead of the fleet: per zone, a sorted set of
+the hosts that may take a server (enabled, service up), scored by the weigher (minus the free
+RAM, so the roomiest host comes first and ties go by name). Every write that changes a host's
+record, usage or zone rewrites its entry in the same MULTI, WATCHing ``host:{name}:placement``
+(the zone it is listed under), so a claim and a disable cannot leave the index stale.
+"""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from compute import errors
-from compute.models import Flavor, Host, HostUsage, utcnow
-from compute.store.aggregates import read_host_zones
-from compute.store.base import StoreBase
+from compute.models import Aggregate, Flavor, Host, HostUsage, Instance, utcnow
+from compute.store.aggregates import read_host_zones, zones_from_memberships
+from compute.store.base import StoreBase, iso_to_epoch
 
-# A host's zone is decided by its aggregates, never stored with it.
-_NOT_STORED = {"availability_zone"}
+# A host's zone is decided by its aggregates, and whether it reports at each read: never stored with it.
+_NOT_STORED = {"availability_zone", "reporting"}
 HOSTING_INSTANCES = ("Unable to delete compute service that is hosting instances. "
                      "Migrate or delete the instances first.")
 
@@ -25,20 +33,284 @@ def capacity_shortfall(host: Host, usage: HostUsage, flavor: Flavor) -> str | No
     return None
 
 
+def placement_score(host: Host, usage: HostUsage) -> float:
+    """The placement index's score: minus the free RAM the weigher ranks by (compute/scheduler.py)."""
+    return -(host.memory_mb * host.ram_allocation_ratio - usage.memory_mb_used)
+
+
+def schedulable(host: Host | None) -> bool:
+    """Nova's ComputeFilter in advance: only enabled hosts whose service is up are candidates.
+
+    A host the fleet control took down leaves the index at once; one whose reports aged past
+    service_down_time (no worker alive) is refused at read (``hosts_with_usage`` carries it)."""
+    return host is not None and host.enabled and host.in_service
+
+
+def read_usage(client: Any, key: str) -> HostUsage:
+    return HostUsage(**{f: int(v) for f, v in client.hgetall(key).items()})
+
+
+class PlacementPlan:
+    """What a host's placement entry becomes, read under WATCH and queued after ``multi()``."""
+
+    def __init__(self, name: str, listed_in: str | None, host: Host | None, usage: HostUsage | None,
+                 zone: str | None) -> None:
+        self.name, self.listed_in, self.host, self.usage, self.zone = name, listed_in, host, usage, zone
+
+
 class HostRecords(StoreBase):
+    # ---- the placement index ------------------------------------------------------------------
+    def _zone_of(self, client: Any, name: str) -> str:
+        """The host's zone from its aggregates (O(its aggregates)); ``client`` may be a WATCHing pipe."""
+        ids = sorted(int(i) for i in client.smembers(self._keys.host_aggregates(name)))
+        for raw in (client.mget([self._keys.aggregate(i) for i in ids]) if ids else []):
+            zone = None if raw is None else Aggregate.model_validate_json(raw).availability_zone
+            if zone:
+                return zone
+        return self.default_availability_zone
+
+    def _plan_placement(self, pipe: Any, name: str, host: Host | None, usage: HostUsage | None = None,
+                        zone: str | None = None) -> PlacementPlan:
+        """Read (WATCHing) what the host's entry is now; ``host`` None: the host is going."""
+        key = self._keys.host_placement(name)
+        pipe.watch(key)
+        listed_in = pipe.get(key)
+        if schedulable(host) and usage is None:
+            usage_key = self._keys.host_usage(name)
+            pipe.watch(usage_key)
+            usage = read_usage(pipe, usage_key)
+        if schedulable(host) and zone is None:
+            pipe.watch(self._keys.host_aggregates(name))
+            zone = self._zone_of(pipe, name)
+        return PlacementPlan(name, listed_in, host, usage, zone)
+
+    def _queue_placement(self, pipe: Any, plan: PlacementPlan) -> None:
+        name, key = plan.name, self._keys.host_placement(plan.name)
+        if plan.listed_in is not None and plan.listed_in != plan.zone:
+            pipe.zrem(self._keys.placement(plan.listed_in), name)
+        if schedulable(plan.host) and plan.zone is not None:
+            assert plan.host is not None and plan.usage is not None
+            pipe.zadd(self._keys.placement(plan.zone), {name: placement_score(plan.host, plan.usage)})
+            pipe.sadd(self._keys.placement_zones(), plan.zone)
+            pipe.set(key, plan.zone)
+            pipe.srem(self._keys.unschedulable_hosts(), name)
+            return
+        pipe.delete(key)
+        if plan.host is None:
+            pipe.srem(self._keys.unschedulable_hosts(), name)
+        else:
+            pipe.sadd(self._keys.unschedulable_hosts(), name)
+
+    def placement_zones(self) -> list[str]:
+        return sorted(self._client.smembers(self._keys.placement_zones()))
+
+    def placement_window(self, zones: list[str], start: int, count: int,
+                         max_score: float | None = None) -> list[tuple[str, float]]:
+        """Hosts ``start``..``start+count`` of the zones' placement sets merged, best first (score, then
+        name); with ``max_score`` only those scoring at most that (free RAM at least ``-max_score``).
+
+        Each set gives its first ``start+count``, so the merge is exact; one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        top = "+inf" if max_score is None else repr(max_score)
+        for zone in zones:
+            pipe.zrangebyscore(self._keys.placement(zone), "-inf", top, start=0, num=start + count,
+                               withscores=True)
+        merged = sorted(((score, name) for found in pipe.execute() for name, score in found))
+        return [(name, score) for score, name in merged[start:start + count]]
+
+    def placement_first_window(self, zones: list[str], count: int, max_score: float
+                               ) -> tuple[list[tuple[str, float]], tuple[int, int], int]:
+        """``placement_window(zones, 0, count, max_score)``, ``placement_counts(zones, max_score)`` and how
+        many hosts are not candidates, in one round trip (what every search reads first)."""
+        pipe = self._client.pipeline(transaction=False)
+        for zone in zones:
+            pipe.zrangebyscore(self._keys.placement(zone), "-inf", repr(max_score), start=0, num=count,
+                               withscores=True)
+            pipe.zcard(self._keys.placement(zone))
+            pipe.zcount(self._keys.placement(zone), f"({max_score!r}", "+inf")
+        pipe.scard(self._keys.unschedulable_hosts())
+        *found, unschedulable = pipe.execute()
+        merged = sorted((score, name) for window in found[0::3] for name, score in window)
+        return ([(name, score) for score, name in merged[:count]], (sum(found[1::3]), sum(found[2::3])),
+                int(unschedulable))
+
+    def placement_counts(self, zones: list[str], max_score: float) -> tuple[int, int]:
+        """(hosts in the zones' placement sets, how many of them score above ``max_score``): one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for zone in zones:
+            pipe.zcard(self._keys.placement(zone))
+            pipe.zcount(self._keys.placement(zone), f"({max_score!r}", "+inf")
+        found = pipe.execute()
+        return sum(found[0::2]), sum(found[1::2])
+
+    def placement_tail(self, zones: list[str], min_score: float, count: int) -> list[str]:
+        """Up to ``count`` names of the hosts scoring above ``min_score`` (too little free RAM), best first."""
+        pipe = self._client.pipeline(transaction=False)
+        for zone in zones:
+            pipe.zrangebyscore(self._keys.placement(zone), f"({min_score!r}", "+inf", start=0, num=count,
+                               withscores=True)
+        merged = sorted(((score, name) for found in pipe.execute() for name, score in found))
+        return [name for _, name in merged[:count]]
+
+    def placement_sample(self, zone: str, count: int) -> tuple[int, list[str]]:
+        """(how many candidates the zone has, the ``count`` best of them)."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.zcard(self._keys.placement(zone))
+        pipe.zrange(self._keys.placement(zone), 0, count - 1)
+        total, names = pipe.execute()
+        return int(total), list(names)
+
+    def zones_in_use(self) -> tuple[set[str], set[str]]:
+        """(zones with an enabled host, zones whose hosts are all disabled), from the placement index and
+        the hosts that are not candidates: O(zones + those hosts), not O(fleet)."""
+        zones = self.placement_zones()
+        pipe = self._client.pipeline(transaction=False)
+        for zone in zones:
+            pipe.zcard(self._keys.placement(zone))
+        available = {zone for zone, count in zip(zones, pipe.execute()) if count}
+        disabled: set[str] = set()
+        names = sorted(self._client.smembers(self._keys.unschedulable_hosts()))
+        for host in self._as_read(self._load_many(Host, (self._keys.host(n) for n in names))):
+            (available if host.enabled else disabled).add(host.availability_zone)
+        return available, disabled - available
+
+    def unschedulable_hosts(self, limit: int, total: int | None = None) -> tuple[int, list[Host]]:
+        """(how many hosts are disabled or down, up to ``limit`` of their records by name); ``total``:
+        the count when the caller has read it already."""
+        key = self._keys.unschedulable_hosts()
+        total = int(self._client.scard(key)) if total is None else total
+        if not total:
+            return 0, []
+        names = sorted(self._client.srandmember(key, limit) if total > limit else self._client.smembers(key))
+        return total, self._as_read(self._load_many(Host, (self._keys.host(n) for n in names)))
+
+    def hosts_with_usage(self, names: list[str]) -> list[tuple[Host, HostUsage]]:
+        """The records and usage of just these hosts, zones and liveness included: one round trip (two
+        when they are in aggregates) whatever their number or the fleet's."""
+        if not names:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        pipe.mget([self._keys.host(n) for n in names])
+        pipe.get(self._keys.fleet_reported_at())
+        for name in names:
+            pipe.hgetall(self._keys.host_usage(name))
+            pipe.smembers(self._keys.host_aggregates(name))
+        raw, reported_at, *rest = pipe.execute()
+        usages, memberships = rest[0::2], rest[1::2]
+        pairs = [(Host.model_validate_json(r), HostUsage(**{f: int(v) for f, v in u.items()}))
+                 for r, u in zip(raw, usages) if r is not None]
+        zones = zones_from_memberships(self._client, self._keys, dict(zip(names, memberships)))
+        for host, _ in pairs:
+            found = zones.get(host.name)
+            host.availability_zone = found[0] if found else self.default_availability_zone
+        self._with_liveness([h for h, _ in pairs], reported_at=reported_at)
+        return pairs
+
+    def rebuild_placement_index(self) -> int:
+        """Recompute every host's placement entry (stores written before the index existed); O(fleet),
+        run when the fleet is seeded, never on a request. Returns how many hosts were indexed."""
+        names = sorted(self._client.smembers(self._keys.host_index()))
+        for name in names:
+            self._reindex_host(name)
+        return len(names)
+
+    def _reindex_host(self, name: str) -> None:
+        key = self._keys.host(name)
+
+        def body(pipe: Any) -> None:
+            plan = self._plan_placement(pipe, name, self._load(Host, key, pipe))
+            pipe.multi()
+            self._queue_placement(pipe, plan)
+
+        self._transaction(body, key)
+
+    # ---- records ------------------------------------------------------------------------------
     def put_host(self, host: Host) -> None:
+        key = self._keys.host(host.name)
+
+        def body(pipe: Any) -> None:
+            plan = self._plan_placement(pipe, host.name, host)
+            pipe.multi()
+            pipe.set(key, host.model_dump_json(exclude=_NOT_STORED))
+            pipe.sadd(self._keys.host_index(), host.name)
+            self._queue_host_ids(pipe, [host])
+            self._queue_placement(pipe, plan)
+
+        self._transaction(body, key)
+
+    def _queue_host_ids(self, pipe: Any, hosts: list[Host]) -> None:
+        """The hypervisor lookups: by service id (the list's order and marker) and by uuid (2.53+)."""
+        if hosts:
+            pipe.zadd(self._keys.hosts_by_service_id(), {h.name: h.service_id for h in hosts})
+            pipe.hset(self._keys.hosts_by_uuid(), mapping={h.uuid: h.name for h in hosts})
+
+    def page_hosts(self, limit: int, after_service_id: int | None = None) -> list[tuple[Host, HostUsage]]:
+        """One page of hosts with their usage, by service id, after ``after_service_id``: the page only."""
+        if limit <= 0:
+            return []
+        low = "-inf" if after_service_id is None else f"({after_service_id}"
+        names = self._client.zrangebyscore(self._keys.hosts_by_service_id(), low, "+inf", start=0, num=limit)
+        return sorted(self.hosts_with_usage(list(names)), key=lambda pair: pair[0].service_id)
+
+    def host_by_hypervisor_id(self, *, service_id: int | None = None, uuid: str | None = None) -> str | None:
+        """The host name behind a hypervisor id (a service id, or from 2.53 a uuid): one read."""
+        if uuid is not None:
+            return self._client.hget(self._keys.hosts_by_uuid(), uuid)
+        found = self._client.zrangebyscore(self._keys.hosts_by_service_id(), service_id, service_id, start=0, num=1)
+        return found[0] if found else None
+
+    def rebuild_host_ids(self) -> int:
+        """Fill the hypervisor lookups from the host records (a store written before they existed)."""
+        if not self._client.scard(self._keys.host_index()) or self._client.exists(self._keys.hosts_by_service_id()):
+            return 0
+        hosts = self.list_hosts()
         pipe = self._multi()
-        pipe.set(self._keys.host(host.name), host.model_dump_json(exclude=_NOT_STORED))
-        pipe.sadd(self._keys.host_index(), host.name)
+        self._queue_host_ids(pipe, hosts)
         pipe.execute()
+        return len(hosts)
 
     def get_host(self, name: str) -> Host | None:
         host = self._load(Host, self._keys.host(name))
-        return None if host is None else self._zoned([host])[0]
+        return None if host is None else self._as_read([host])[0]
+
+    def get_hosts(self, names: list[str]) -> dict[str, Host]:
+        """Just these hosts, zones included, in three round trips whatever their number or the fleet's."""
+        wanted = sorted(set(names))
+        return {h.name: h for h in self._zoned(self._load_many(Host, (self._keys.host(n) for n in wanted)))}
 
     def list_hosts(self) -> list[Host]:
         names = sorted(self._client.smembers(self._keys.host_index()))
-        return self._zoned(self._load_many(Host, (self._keys.host(n) for n in names)))
+        return self._as_read(self._load_many(Host, (self._keys.host(n) for n in names)))
+
+    def _as_read(self, hosts: list[Host]) -> list[Host]:
+        return self._with_liveness(self._zoned(hosts))
+
+    def _with_liveness(self, hosts: list[Host], *, reported_at: str | None | object = ...) -> list[Host]:
+        """Nova's DB servicegroup driver, without a write per host.
+
+        A host that is up (the fleet control has not taken it down) was last seen at the fleet's
+        latest report; one taken down stopped reporting then (``last_seen_up`` kept when it went
+        down). A host is ``reporting`` while that is at most ``service_down_time`` ago, and its
+        ``updated_at`` is the later of its record's and its last report. Until some process has
+        reported (no worker ever ran on this store), there is no heartbeat to age: a host is up
+        exactly while the fleet control has it up.
+        """
+        if reported_at is ...:  # not read with the records by the caller
+            reported_at = self._client.get(self._keys.fleet_reported_at())
+        now = time.time()
+        fresh: dict[str, bool] = {}  # most hosts share the one report: judge each time once
+        for host in hosts:
+            if host.up:
+                host.last_seen_up = reported_at
+            seen = host.last_seen_up
+            if seen is None:
+                host.reporting = host.up
+                continue
+            if seen not in fresh:
+                fresh[seen] = abs(now - iso_to_epoch(seen)) <= self.service_down_time
+            host.reporting = fresh[seen]
+            host.updated_at = max(host.updated_at, seen)
+        return hosts
 
     def _zoned(self, hosts: list[Host]) -> list[Host]:
         """Each host with the zone its aggregates give it (nova/availability_zones.py)."""
@@ -61,9 +333,13 @@ class HostRecords(StoreBase):
             if pipe.scard(claims):
                 raise errors.Conflict(HOSTING_INSTANCES)
             member_of = pipe.smembers(aggregates)
+            plan = self._plan_placement(pipe, name, None)
             pipe.multi()
             pipe.delete(key, self._keys.host_usage(name), claims, aggregates)
             pipe.srem(self._keys.host_index(), name)
+            pipe.zrem(self._keys.hosts_by_service_id(), name)
+            pipe.hdel(self._keys.hosts_by_uuid(), Host(name=name).uuid)
+            self._queue_placement(pipe, plan)
             for aggregate_id in member_of:
                 pipe.zrem(self._keys.aggregate_hosts(aggregate_id), name)
 
@@ -76,16 +352,21 @@ class HostRecords(StoreBase):
             host = self._load(Host, key, pipe)
             if host is None:
                 raise errors.NotFound(f"Compute host {name} could not be found.")
-            updated = host.model_copy(update={**changes, "updated_at": utcnow()})
+            seen = {}
+            if "up" in changes and changes["up"] != host.up:
+                # Taken down, it stops reporting: its last report stays its last_seen_up.
+                seen["last_seen_up"] = None if changes["up"] else pipe.get(self._keys.fleet_reported_at())
+            updated = host.model_copy(update={**changes, **seen, "updated_at": utcnow()})
+            plan = self._plan_placement(pipe, name, updated)
             pipe.multi()
             pipe.set(key, updated.model_dump_json(exclude=_NOT_STORED))
+            self._queue_placement(pipe, plan)
             return updated
 
-        return self._zoned([self._transaction(body, key)])[0]
+        return self._as_read([self._transaction(body, key)])[0]
 
     def get_usage(self, host: str) -> HostUsage:
-        raw = self._client.hgetall(self._keys.host_usage(host))
-        return HostUsage(**{f: int(v) for f, v in raw.items()})
+        return read_usage(self._client, self._keys.host_usage(host))
 
     def claim_resources(self, host: str, instance_id: str, flavor: Flavor) -> bool:
         """Atomically reserve the flavor on ``host`` for ``instance_id``; idempotent.
@@ -95,19 +376,31 @@ class HostRecords(StoreBase):
         """
         usage_key = self._keys.host_usage(host)
         claim_key = self._keys.claim(host, instance_id)
-        host_rec = self.get_host(host)
-        if host_rec is None:
-            raise errors.NotFound(f"Compute host {host} could not be found.")
+        host_key, placement_key = self._keys.host(host), self._keys.host_placement(host)
 
         def body(pipe: Any) -> bool:
-            if pipe.exists(claim_key):
+            # The keys are WATCHed already: one batch of reads on another connection sees them at or
+            # after the WATCH, so a change after it still discards the MULTI (three round trips in all).
+            reads = self._client.pipeline(transaction=False)
+            reads.exists(claim_key)
+            reads.get(host_key)
+            reads.hgetall(usage_key)
+            reads.get(placement_key)
+            exists, raw_host, raw_usage, listed_in = reads.execute()
+            if exists:
                 pipe.multi()
                 return True
-            usage = HostUsage(**{f: int(v) for f, v in pipe.hgetall(usage_key).items()})
+            if raw_host is None:
+                raise errors.NotFound(f"Compute host {host} could not be found.")
+            host_rec = Host.model_validate_json(raw_host)
+            usage = HostUsage(**{f: int(v) for f, v in raw_usage.items()})
             short = capacity_shortfall(host_rec, usage, flavor)
             if short:
                 raise errors.InsufficientResources(f"Host {host} lacks {short} for the flavor {flavor.name}")
             pipe.multi()
+            if listed_in is not None:
+                usage.memory_mb_used += flavor.ram
+                pipe.zadd(self._keys.placement(listed_in), {host: placement_score(host_rec, usage)})
             pipe.hincrby(usage_key, "vcpus_used", flavor.vcpus)
             pipe.hincrby(usage_key, "memory_mb_used", flavor.ram)
             pipe.hincrby(usage_key, "local_gb_used", flavor.total_disk_gb)
@@ -120,18 +413,30 @@ class HostRecords(StoreBase):
             pipe.sadd(self._keys.instance_claims(instance_id), host)
             return True
 
-        return self._transaction(body, usage_key, claim_key)
+        return self._transaction(body, usage_key, claim_key, host_key, placement_key)
 
     def release_claim(self, host: str, instance_id: str) -> bool:
         """Give back what :meth:`claim_resources` took; a no-op when there is no claim."""
         usage_key = self._keys.host_usage(host)
         claim_key = self._keys.claim(host, instance_id)
+        host_key, placement_key = self._keys.host(host), self._keys.host_placement(host)
 
         def body(pipe: Any) -> bool:
-            claim = pipe.hgetall(claim_key)
-            pipe.multi()
+            reads = self._client.pipeline(transaction=False)  # after the WATCH, as in claim_resources
+            reads.hgetall(claim_key)
+            reads.get(placement_key)
+            reads.get(host_key)
+            reads.hgetall(usage_key)
+            claim, listed_in, raw_host, raw_usage = reads.execute()
             if not claim:
+                pipe.multi()
                 return False
+            pipe.multi()
+            if listed_in is not None and raw_host is not None:
+                host_rec = Host.model_validate_json(raw_host)
+                usage = HostUsage(**{f: int(v) for f, v in raw_usage.items()})
+                usage.memory_mb_used -= int(claim["ram"])
+                pipe.zadd(self._keys.placement(listed_in), {host: placement_score(host_rec, usage)})
             pipe.hincrby(usage_key, "vcpus_used", -int(claim["vcpus"]))
             pipe.hincrby(usage_key, "memory_mb_used", -int(claim["ram"]))
             pipe.hincrby(usage_key, "local_gb_used", -int(claim["disk"]))
@@ -141,13 +446,23 @@ class HostRecords(StoreBase):
             pipe.srem(self._keys.instance_claims(instance_id), host)
             return True
 
-        return self._transaction(body, usage_key, claim_key)
+        return self._transaction(body, usage_key, claim_key, host_key, placement_key)
 
     def has_claim(self, host: str, instance_id: str) -> bool:
         return bool(self._client.exists(self._keys.claim(host, instance_id)))
 
     def claims_on_host(self, host: str) -> set[str]:
         return set(self._client.smembers(self._keys.host_claims(host)))
+
+    def servers_claiming(self, hosts: list[str]) -> list[Instance]:
+        """The server records holding a claim on any of ``hosts``: O(their servers), not O(servers)."""
+        if not hosts:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for host in hosts:
+            pipe.smembers(self._keys.host_claims(host))
+        ids = sorted({i for found in pipe.execute() for i in found})
+        return self._load_many(Instance, (self._keys.instance(i) for i in ids))
 
     def hosts_claimed_by(self, instance_id: str) -> set[str]:
         return set(self._client.smembers(self._keys.instance_claims(instance_id)))

@@ -10,6 +10,7 @@ from compute import errors
 from compute.models import FlowRun, Instance, InstanceAction, QuotaSnapshot, utcnow
 from compute.states import check_task_transition
 from compute.store.actions import ActionRecords
+from compute.store.base import MarkerNotFound
 from compute.store.quotas import QuotaRecords, holding
 
 
@@ -30,8 +31,60 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         return self._load(Instance, self._keys.instance(instance_id))
 
     def list_instances(self) -> list[Instance]:
+        """Every server record, oldest first: O(servers), for sweeps and admin tools, not request paths."""
         ids = self._client.zrange(self._keys.instance_index(), 0, -1)
         return self._load_many(Instance, (self._keys.instance(i) for i in ids))
+
+    def page_instances(self, limit: int, *, project_id: str | None = None, deleted: bool = False,
+                       marker: str | None = None, keep: Callable[[Instance], bool] | None = None) -> list[Instance]:
+        """One page of servers, newest first, reading the page from an index (not every record).
+
+        ``project_id`` None: every project's. ``deleted`` False: the servers that are not deleted
+        (``instances:live`` or ``project:{p}:instances``); True: only the deleted ones (the whole
+        ``instances`` index, skipping the others). ``marker``: after that server (which must be
+        in the index read, else ``MarkerNotFound``).
+        """
+        if deleted:
+            index = self._keys.instance_index()
+            wanted = (lambda i: i.deleted and (project_id is None or i.project_id == project_id))
+        else:
+            index = (self._keys.live_instances() if project_id is None
+                     else self._keys.project_instances(project_id))
+            wanted = None
+        below = None
+        if marker is not None:
+            below = self._score(index, marker)
+            marked = self.get_instance(marker) if below is not None else None
+            if marked is None or (wanted is not None and not wanted(marked)):
+                raise MarkerNotFound(marker)
+
+        def keep_it(inst: Instance) -> bool:
+            return (wanted is None or wanted(inst)) and (keep is None or keep(inst))
+
+        return self._page_of(Instance, index, self._keys.instance, limit, below=below,
+                             keep=keep_it if (wanted is not None or keep is not None) else None)
+
+    def rebuild_instance_indexes(self) -> int:
+        """Fill ``instances:live`` and ``project:{p}:instances`` from the records (a store written before
+        they existed): O(servers), at start only when ``instances:live`` is missing. Returns how many."""
+        live, index = self._keys.live_instances(), self._keys.instance_index()
+        if self._client.exists(live) or not self._client.zcard(index):
+            return 0
+        members = self._client.zrange(index, 0, -1, withscores=True)
+        count = 0
+        for start in range(0, len(members), 500):
+            chunk = members[start:start + 500]
+            pipe = self._multi()
+            for (inst_id, seq), raw in zip(chunk, self._client.mget([self._keys.instance(i) for i, _ in chunk])):
+                if raw is None:
+                    continue
+                inst = Instance.model_validate_json(raw)
+                if not inst.deleted:
+                    pipe.zadd(live, {inst.id: seq})
+                    pipe.zadd(self._keys.project_instances(inst.project_id), {inst.id: seq})
+                    count += 1
+            pipe.execute()
+        return count
 
     def create_instance(
         self,
@@ -107,7 +160,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         def body(pipe: Any) -> None:
             before = self._load(Instance, key, pipe)
             pipe.multi()
-            self._queue_instance(pipe, inst, seq)
+            self._queue_instance(pipe, inst, seq, before)
             self._queue_usage_change(pipe, holding(before), holding(inst))
 
         self._watched(body, key)
@@ -124,9 +177,21 @@ class InstanceRecords(ActionRecords, QuotaRecords):
                 except redis.WatchError:
                     continue
 
-    def _queue_instance(self, pipe: Any, inst: Instance, seq: int) -> None:
+    def _queue_instance(self, pipe: Any, inst: Instance, seq: int, before: Instance | None = None) -> None:
         pipe.set(self._keys.instance(inst.id), inst.model_dump_json())
         pipe.zadd(self._keys.instance_index(), {inst.id: seq})
+        self._queue_live_indexes(pipe, inst, seq, before)
+
+    def _queue_live_indexes(self, pipe: Any, inst: Instance, seq: float | None, before: Instance | None) -> None:
+        """A server is in ``instances:live`` and its project's index while it is not deleted."""
+        if before is not None and before.project_id != inst.project_id:
+            pipe.zrem(self._keys.project_instances(before.project_id), inst.id)
+        if inst.deleted or seq is None:
+            pipe.zrem(self._keys.live_instances(), inst.id)
+            pipe.zrem(self._keys.project_instances(inst.project_id), inst.id)
+        else:
+            pipe.zadd(self._keys.live_instances(), {inst.id: seq})
+            pipe.zadd(self._keys.project_instances(inst.project_id), {inst.id: seq})
 
     def update_instance(
         self,
@@ -155,13 +220,16 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             if inst is None:
                 raise errors.InstanceNotFound(instance_id)
             held = holding(inst)
-            before = inst.task_state
+            before, was_deleted = inst.task_state, inst.deleted
             mutate(inst)
             if not undoing:
                 check_task_transition(before, inst.task_state)
             inst.updated_at = utcnow()
+            seq_now = self._score(self._keys.instance_index(), inst.id) if inst.deleted != was_deleted else None
             pipe.multi()
             pipe.set(key, inst.model_dump_json())
+            if inst.deleted != was_deleted:
+                self._queue_live_indexes(pipe, inst, seq_now, None)
             self._queue_usage_change(pipe, held, holding(inst))
             if action is not None and run is not None:
                 self._queue_action_and_run(pipe, action, run, due_in, seq)
@@ -183,6 +251,9 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             pipe.multi()
             pipe.delete(key)
             pipe.zrem(self._keys.instance_index(), instance_id)
+            pipe.zrem(self._keys.live_instances(), instance_id)
+            if before is not None:
+                pipe.zrem(self._keys.project_instances(before.project_id), instance_id)
             self._queue_usage_change(pipe, holding(before), None)
 
         self._watched(body, key)

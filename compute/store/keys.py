@@ -20,11 +20,19 @@ Counters
 Instances
 ``instances`` zset: instance id -> seq. The index of ``instance:{id}``. TTL: none.
     instances.create_instance, put_instance, purge_instance_record.
-``instance:{id}`` string: JSON Instance. Index: ``instances``. TTL: none.
+``instances:live`` zset: instance id -> its ``instances`` score, for the servers that are not deleted
+    (every project's). The all-projects index of the server lists (page by marker: ZREVRANGEBYSCORE
+    below the marker's score). TTL: none. instances.create_instance, put_instance, update_instance
+    (``deleted`` flipping), purge_instance_record. Missing in a store written before it existed:
+    ``rebuild_instance_indexes`` (run at start by fleet/loader.py) fills it and the next one.
+``project:{project}:instances`` zset: the same for one project's servers. The per-project index of
+    the server lists. TTL: none. Written with ``instances:live``.
+``instance:{id}`` string: JSON Instance. Index: ``instances``, ``instances:live``, ``project:{project}:instances``. TTL: none.
     instances.create_instance, put_instance, update_instance, purge_instance_record.
 ``instance:{id}:claims`` set: hosts holding a claim for the instance. The per-instance index of ``claim:*``. TTL: none.
     hosts.claim_resources, release_claim.
-``instance:{id}:actions`` zset: request id -> seq. The per-instance index of ``action:{rid}``. TTL: none.
+``instance:{id}:actions`` zset: request id -> seq. The per-instance index of ``action:{rid}``: a page of
+    os-instance-actions is a ZREVRANGEBYSCORE below the marker's seq (actions.page_actions). TTL: none.
     actions (every action write), actions.delete_action.
 ``instance:{id}:migrations`` zset: migration id -> id. The per-instance index of ``migration:{id}``. TTL: none.
     migrations.create_migration.
@@ -33,19 +41,45 @@ Instances
 
 Hosts and claims
 ``hosts`` set: host names. The index of ``host:{name}``. TTL: none.
-    hosts.put_host, delete_host.
-``host:{name}`` string: JSON Host (without its zone, which its aggregates decide). Index: ``hosts``. TTL: none.
-    hosts.put_host, update_host, delete_host.
+    hosts.put_host, delete_host, fleet_seed.apply_fleet.
+``hosts:by_service_id`` zset: host name -> its service_id. The order and marker of os-hypervisors pages
+    (below 2.53 a hypervisor's id is its service id). TTL: none. hosts.put_host, delete_host,
+    fleet_seed.apply_fleet; rebuilt at start from ``hosts`` when missing (hosts.rebuild_host_ids).
+``hosts:by_uuid`` hash: hypervisor uuid (uuid5 of the host name) -> host name, the 2.53+ hypervisor ids.
+    Index: none. TTL: none. Written with ``hosts:by_service_id``.
+``host:{name}`` string: JSON Host (without its zone, which its aggregates decide). Index: ``hosts``,
+    ``hosts:by_service_id``, ``placement:{zone}``. TTL: none. hosts.put_host, update_host, delete_host,
+    fleet_seed.apply_fleet.
 ``host:{name}:usage`` hash: vcpus_used, memory_mb_used, local_gb_used, running_vms. Index: none. TTL: none.
     hosts.claim_resources, release_claim (in the claim's MULTI), delete_host.
 ``host:{name}:claims`` set: instance ids holding a claim on the host. The per-host index of ``claim:*``. TTL: none.
     hosts.claim_resources, release_claim, delete_host.
 ``host:{name}:aggregates`` set: ids of the aggregates the host is in; the mirror of ``aggregate:{id}:hosts``.
-    TTL: none. aggregates.add_aggregate_host, remove_aggregate_host; hosts.delete_host.
+    TTL: none. aggregates.add_aggregate_host, remove_aggregate_host; hosts.delete_host; fleet_seed.apply_fleet.
+``host:{name}:placement`` string: the zone whose ``placement:{zone}`` set lists the host; absent while the
+    host is not a candidate (disabled, taken down or forced down). The WATCH point of every write that
+    moves the host's entry. TTL: none. hosts.put_host, update_host, delete_host, rebuild_placement_index;
+    aggregates.add_aggregate_host, remove_aggregate_host, update_aggregate, set_aggregate_metadata (when a
+    zone changes); fleet_seed.apply_fleet.
+``placement:{zone}`` zset (``{zone}`` a zone name, the default one included): candidate host -> minus its free
+    RAM (memory_mb x ram_allocation_ratio - memory_mb_used), so ZRANGE gives the weigher's order, ties by
+    name. Only enabled hosts that are up and not forced down (one whose reports merely aged past
+    service_down_time stays, and the search's ComputeFilter rejects it when read). The scheduler reads a
+    window of it at a time (compute/scheduler.py), never the whole set. TTL: none.
+    hosts.claim_resources, release_claim (the new score in the claim's MULTI), and every writer of
+    ``host:{name}:placement``.
+``placement_zones`` set: the zones that have had a ``placement:{zone}`` set (an unrestricted search reads
+    them all). Index: none. TTL: none. Written with ``placement:{zone}``.
+``hosts:unschedulable`` set: hosts that are not candidates (disabled or down), for the explanation of a
+    search (a few named, the rest counted). Index: none. TTL: none. Written with ``host:{name}:placement``.
+    A store written before these four keys existed has no placement index: ``Store.rebuild_placement_index``
+    (run by fleet/loader.py on every start, O(fleet) once) rebuilds them from ``hosts``, ``host:{name}``,
+    ``host:{name}:usage`` and the aggregates.
 ``claim:{host}:{id}`` hash: vcpus, ram, disk the claim took. Index: ``host:{name}:claims``, ``instance:{id}:claims``.
     TTL: none. hosts.claim_resources, release_claim.
 
-Aggregates (``{id}`` an aggregate id)
+Aggregates (``{id}`` an aggregate id; fleet_seed.apply_fleet also writes each key of this part when the
+fleet file adds an aggregate or a membership)
 ``seq:aggregate`` string: the last aggregate id handed out. Index: none. TTL: none.
     aggregates.create_aggregate.
 ``aggregates`` zset: aggregate id -> id. The index of ``aggregate:{id}``. TTL: none.
@@ -62,19 +96,22 @@ Flavors and images
 ``flavors`` set: flavor ids. The index of ``flavor:{id}``. TTL: none.
     catalog.put_flavor.
 ``flavor:{id}`` string (``{id}`` a flavor id): JSON Flavor. Index: ``flavors``. TTL: none.
-    catalog.put_flavor.
+    catalog.put_flavor, fleet_seed.apply_fleet (the file's flavors; one it no longer lists goes).
 ``images`` zset: image id -> created_at epoch. The index of ``image:{id}``. TTL: none.
-    catalog.put_image, delete_image.
+    catalog.put_image, delete_image, fleet_seed.apply_fleet (adds the file's, never removes).
 ``image:{id}`` string (``{id}`` an image id): JSON Image. Index: ``images``, backups also
     ``instance:{id}:backups:{type}``. TTL: none. catalog.put_image, update_image, delete_image.
 ``lock:rotation:{id}:{type}`` string: the request id rotating that (server, backup_type). Index: none.
     TTL: the engine's lease_ttl (PX). catalog.acquire_rotation_lock, release_rotation_lock.
 
 Migrations
-``migrations`` zset: migration id -> id. The index of ``migration:{id}``. TTL: none.
-    migrations.create_migration.
+``migrations`` zset: migration id -> id. The index of ``migration:{id}`` (ids in creation order: the
+    os-migrations pages for admins, migrations.page_migrations). TTL: none. migrations.create_migration.
+``project:{project}:migrations`` zset: migration id -> id, the project's migrations (os-migrations for a
+    caller who is not an admin pages this one). TTL: none. migrations.create_migration. Missing in a store
+    written before it existed: ``rebuild_migration_indexes`` (run at start by fleet/loader.py) fills it.
 ``migration:{id}`` string (``{id}`` a migration id): JSON Migration. Index: ``migrations``,
-    ``instance:{id}:migrations``, ``migration_uuid:{uuid}``. TTL: none.
+    ``instance:{id}:migrations``, ``project:{project}:migrations``, ``migration_uuid:{uuid}``. TTL: none.
     migrations.create_migration, put_migration, update_migration, overwrite_migration.
 ``migration_uuid:{uuid}`` string: the id of the migration with that uuid. The uuid lookup of ``migration:{id}``.
     TTL: none. migrations.create_migration.
@@ -115,9 +152,12 @@ Idempotency keys (api/idempotency.py)
 
 The simulated fleet (fleet/)
 ``fleet:seeded`` string: "1" once config/fleet.yaml was loaded. Index: none. TTL: none.
-    fleet_state.mark_fleet_seeded.
+    fleet_seed.apply_fleet (in the MULTI that writes the fleet), fleet_state.mark_fleet_seeded.
+``fleet:digest`` string: sha256 of the fleet file the store holds, written in the same MULTI as the
+    fleet itself (so present only once every host, aggregate, flavor and image of it is). A start with
+    another file applies the difference or refuses it. Index: none. TTL: none. fleet_seed.apply_fleet.
 ``fleet:durations`` hash: simulated operation -> seconds. Index: none. TTL: none.
-    fleet_state.set_fleet_durations.
+    fleet_state.set_fleet_durations, fleet_seed.apply_fleet (replaced by the file's).
 ``fleet:faults`` hash: fault rule id -> JSON rule. Index: none. TTL: none.
     fleet_state.add_fault_rule, clear_fault_rules.
 ``fleet:fault_budget`` hash: fault rule id -> times the rule may still fire. Index: none. TTL: none.
@@ -128,6 +168,9 @@ The simulated fleet (fleet/)
     fleet_state.advance_fleet_clock.
 ``fleet:time_scale`` string: the [fleet] duration_scale an operator set at runtime (float; absent: each
     process's own setting). Index: none. TTL: none. fleet_state.set_fleet_time_scale (the fleet control API).
+``fleet:reported_at`` string: ISO time of the last report of the fleet's nova-compute services (every
+    process that simulates them reports at each of its heartbeats; Nova's report_state). Index: none.
+    TTL: none. heartbeats.record_heartbeat.
 
 Worker heartbeats (workers/heartbeat.py)
 ``workers`` set: Celery node names of workers that have beaten. The index of ``worker:{name}``; each beat
@@ -168,6 +211,12 @@ class Keys:
     def instance(self, instance_id: str) -> str:
         return self._k("instance", instance_id)
 
+    def live_instances(self) -> str:
+        return self._k("instances", "live")
+
+    def project_instances(self, project_id: str) -> str:
+        return self._k("project", project_id, "instances")
+
     def instance_claims(self, instance_id: str) -> str:
         return self._k("instance", instance_id, "claims")
 
@@ -187,6 +236,12 @@ class Keys:
     def host(self, name: str) -> str:
         return self._k("host", name)
 
+    def hosts_by_service_id(self) -> str:
+        return self._k("hosts", "by_service_id")
+
+    def hosts_by_uuid(self) -> str:
+        return self._k("hosts", "by_uuid")
+
     def host_usage(self, name: str) -> str:
         return self._k("host", name, "usage")
 
@@ -198,6 +253,18 @@ class Keys:
 
     def host_aggregates(self, name: str) -> str:
         return self._k("host", name, "aggregates")
+
+    def host_placement(self, name: str) -> str:
+        return self._k("host", name, "placement")
+
+    def placement(self, zone: str) -> str:
+        return self._k("placement", zone)
+
+    def placement_zones(self) -> str:
+        return self._k("placement_zones")
+
+    def unschedulable_hosts(self) -> str:
+        return self._k("hosts", "unschedulable")
 
     # ---- aggregates ---------------------------------------------------------------------------
     def aggregate_sequence(self) -> str:
@@ -234,6 +301,9 @@ class Keys:
     # ---- migrations ---------------------------------------------------------------------------
     def migration_index(self) -> str:
         return self._k("migrations")
+
+    def project_migrations(self, project_id: str) -> str:
+        return self._k("project", project_id, "migrations")
 
     def migration(self, migration_id: int | str) -> str:
         return self._k("migration", str(migration_id))
@@ -284,6 +354,9 @@ class Keys:
     def fleet_seeded(self) -> str:
         return self._k("fleet", "seeded")
 
+    def fleet_digest(self) -> str:
+        return self._k("fleet", "digest")
+
     def fleet_durations(self) -> str:
         return self._k("fleet", "durations")
 
@@ -304,6 +377,9 @@ class Keys:
 
     def fleet_time_scale(self) -> str:
         return self._k("fleet", "time_scale")
+
+    def fleet_reported_at(self) -> str:
+        return self._k("fleet", "reported_at")
 
     # ---- worker heartbeats --------------------------------------------------------------------
     def worker_index(self) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from compute import errors
 from compute.models import Migration, utcnow
 from compute.states import check_migration_transition
-from compute.store.base import StoreBase
+from compute.store.base import MarkerNotFound, StoreBase
 
 
 class MigrationRecords(StoreBase):
@@ -20,6 +20,8 @@ class MigrationRecords(StoreBase):
         pipe.set(self._keys.migration(migration.id), migration.model_dump_json())
         pipe.zadd(self._keys.migration_index(), {member: migration.id})
         pipe.zadd(self._keys.instance_migrations(migration.instance_uuid), {member: migration.id})
+        if migration.project_id:
+            pipe.zadd(self._keys.project_migrations(migration.project_id), {member: migration.id})
         pipe.set(self._keys.migration_by_uuid(migration.uuid), migration.id)
         if own:
             pipe.execute()
@@ -50,12 +52,41 @@ class MigrationRecords(StoreBase):
         migration_id = self._client.get(self._keys.migration_by_uuid(migration_uuid))
         return None if migration_id is None else self.get_migration(migration_id)
 
-    def list_migrations(self, instance_uuid: str | None = None) -> list[Migration]:
-        """Newest first (created_at desc, id desc in Nova)."""
+    def list_migrations(self, instance_uuid: str | None = None, limit: int | None = None) -> list[Migration]:
+        """Newest first (created_at desc, id desc in Nova; ids are handed out in creation order);
+        ``limit``: only that many (the newest), read from the index's head."""
         index = (self._keys.migration_index() if instance_uuid is None
                  else self._keys.instance_migrations(instance_uuid))
-        ids = self._client.zrevrange(index, 0, -1)
+        ids = self._client.zrevrange(index, 0, -1 if limit is None else limit - 1)
         return self._load_many(Migration, (self._keys.migration(i) for i in ids))
+
+    def page_migrations(self, limit: int, *, project_id: str | None = None, marker: str | None = None,
+                        keep: Callable[[Migration], bool] | None = None) -> list[Migration]:
+        """One page of migrations, newest first, from ``migrations`` (every project's) or
+        ``project:{p}:migrations``; ``marker`` is a migration uuid of that index (else MarkerNotFound)."""
+        index = self._keys.migration_index() if project_id is None else self._keys.project_migrations(project_id)
+        below = None
+        if marker is not None:
+            found = self._client.get(self._keys.migration_by_uuid(marker))
+            below = None if found is None else self._score(index, found)
+            if below is None:
+                raise MarkerNotFound(marker)
+        return self._page_of(Migration, index, self._keys.migration, limit, below=below, keep=keep)
+
+    def rebuild_migration_indexes(self) -> int:
+        """Fill ``project:{p}:migrations`` from the records when the newest migration's project has no
+        index (a store written before it existed): O(migrations) then, O(1) to check. Returns how many."""
+        newest = self.list_migrations(limit=1)
+        if not newest or not newest[0].project_id or \
+                self._client.exists(self._keys.project_migrations(newest[0].project_id)):
+            return 0
+        found = self.list_migrations()
+        pipe = self._multi()
+        for migration in found:
+            if migration.project_id:
+                pipe.zadd(self._keys.project_migrations(migration.project_id), {str(migration.id): migration.id})
+        pipe.execute()
+        return len(found)
 
     def update_migration(self, migration_id: int | str, mutate: Callable[[Migration], None]) -> Migration:
         """Compare-and-set on one migration record; ``mutate`` may raise to abort.

@@ -40,10 +40,12 @@ class RunRecords(StoreBase):
         due_in: float | None,
         events: Iterable[ActionEvent] = (),
         action_update: dict[str, Any] | None = None,
+        release: bool = False,
     ) -> None:
         """Write a flow's progress in one MULTI, only while ``owner`` still holds the lease.
 
         ``due_in`` None removes the run from the reaper's index (it has finished).
+        ``release`` gives the lease back in the same MULTI (the delivery's last commit).
         Raises LeaseLost when another worker took the action over.
         """
         rid = run.request_id
@@ -51,9 +53,10 @@ class RunRecords(StoreBase):
         action_key = self._keys.action(rid)
 
         def body(pipe: Any) -> None:
-            if owner is not None and pipe.get(lease_key) != owner:
+            holder, raw_action = pipe.mget(lease_key, action_key)  # one round trip under the WATCH
+            if owner is not None and holder != owner:
                 raise errors.LeaseLost(rid)
-            action = self._load(InstanceAction, action_key, pipe)
+            action = None if raw_action is None else InstanceAction.model_validate_json(raw_action)
             pipe.multi()
             now = utcnow()
             for event in events:
@@ -69,7 +72,9 @@ class RunRecords(StoreBase):
                 pipe.zrem(self._keys.runs_due(), rid)
             else:
                 pipe.zadd(self._keys.runs_due(), {rid: time.time() + due_in})
-            if owner is not None:
+            if owner is not None and release:
+                pipe.delete(lease_key)
+            elif owner is not None:
                 pipe.pexpire(lease_key, int(lease_ttl * 1000))
 
         self._transaction(body, lease_key, action_key)

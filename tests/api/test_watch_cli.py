@@ -216,7 +216,8 @@ def test_fleet_cli__commands_talk_to_the_extension(http: FlaskClient, engine: En
         message=None)
     listed = run(fleet_cli.list_faults)
     assert "slow x20" in listed and "fail: refused" in listed and "always" in listed
-    assert run(fleet_cli.host_down, name="compute-kvm-2").strip() == "compute-kvm-2 is down (service enabled)"
+    assert run(fleet_cli.host_down, name="compute-kvm-2").strip() == ("compute-kvm-2 is down (os-services state down, "
+                                                                 "service enabled)")
     assert store.get_host("compute-kvm-2").up is False
     run(fleet_cli.host_up, name="compute-kvm-2")
     assert "time scale 5 (set at runtime; configured 1)" in run(fleet_cli.time_scale, scale="5")

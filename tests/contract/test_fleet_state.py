@@ -1,6 +1,7 @@
 """The simulated fleet's shared state, as the store keeps it for fleet/."""
 from __future__ import annotations
 
+from compute.models import Host
 from compute.store import Store
 
 
@@ -48,3 +49,28 @@ def test_operations__started_once_updated_in_place_listed(store: Store) -> None:
     assert not store.fleet_op_exists("req-2:spawn")
     assert store.get_fleet_op("req-1:spawn") == {**op, "cancelled": True}
     assert store.list_fleet_ops() == {"req-1:spawn": {**op, "cancelled": True}}
+
+
+def test_read_fleet__what_an_operation_needs_in_one_read(store: Store) -> None:
+    empty = store.read_fleet(op_id="req-1:spawn", host="compute-1")
+    assert (empty.clock_offset, empty.durations, empty.time_scale, empty.fault_rules) == (0.0, {}, None, {})
+    assert (empty.op, empty.host) == (None, None)
+
+    store.advance_fleet_clock(2.5)
+    store.set_fleet_durations({"spawn": 2.0})
+    store.set_fleet_time_scale(0.5)
+    store.add_fault_rule("spawn:*:fail", {"operation": "spawn", "host": None}, times=1)
+    store.add_fault_rule("destroy:*:hang", {"operation": "destroy", "host": None})
+    store.start_fleet_op("req-1:spawn", {"operation": "spawn", "started_at": 1.0})
+    store.put_host(Host(name="compute-1", service_id=1, up=False))
+
+    reading = store.read_fleet(op_id="req-1:spawn", host="compute-1")
+    assert (reading.clock_offset, reading.durations, reading.time_scale) == (2.5, {"spawn": 2.0}, 0.5)
+    assert list(reading.fault_rules) == ["destroy:*:hang", "spawn:*:fail"]  # rule id order, as fault_rules
+    assert reading.fault_rules == store.fault_rules()
+    assert reading.op == {"operation": "spawn", "started_at": 1.0}
+    assert reading.host is not None and (reading.host.name, reading.host.up) == ("compute-1", False)
+
+    clock_only = store.read_fleet(op_id="req-1:spawn", settings=False)
+    assert (clock_only.clock_offset, clock_only.durations, clock_only.fault_rules) == (2.5, {}, {})
+    assert clock_only.op == reading.op and clock_only.host is None

@@ -11,10 +11,13 @@ def test_scan_count_and_delete_all_stay_inside_the_prefix(backend: Backend) -> N
     for store in (mine, neighbour):
         store.put_host(small_host())
         store.put_flavor(SMALL)
-    assert sorted(mine.scan_keys("host*")) == [f"{backend.prefix}host:compute-1", f"{backend.prefix}hosts"]
-    assert mine.count_keys() == 8  # mine (4 keys) and, sharing its prefix, the neighbour's (4)
-    assert neighbour.count_keys() == 4  # the glob characters in its prefix match only themselves
-    assert neighbour.delete_all() == 4
-    assert mine.count_keys() == 4
-    assert mine.delete_all() == 4
+    assert sorted(mine.scan_keys("host*")) == [f"{backend.prefix}{k}" for k in (
+        "host:compute-1", "host:compute-1:placement", "hosts", "hosts:by_service_id", "hosts:by_uuid")]
+    # Each store: the host, its index, its two hypervisor-id lookups and its placement entry (3 keys:
+    # host:...:placement, placement:nova, placement_zones), the flavor and its index: 9.
+    assert mine.count_keys() == 18  # mine and, sharing its prefix, the neighbour's
+    assert neighbour.count_keys() == 9  # the glob characters in its prefix match only themselves
+    assert neighbour.delete_all() == 9
+    assert mine.count_keys() == 9
+    assert mine.delete_all() == 9
     assert mine.scan_keys() == []

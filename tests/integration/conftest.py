@@ -5,6 +5,11 @@ db 0), so tests never see each other's records or messages, and everything they
 created is deleted afterwards, including the broker's bookkeeping for their queue
 (bindings and the ``unacked`` entries a killed worker leaves behind).
 
+The broker is Redis unless a test is parametrised over ``broker_kind`` (``BOTH_BROKERS``):
+then it also runs on RabbitMQ (``amqp://``, a quorum queue named for the test, deleted
+with its exchange afterwards). Like Redis, RabbitMQ is required in CI: not answering
+there fails the test instead of skipping it.
+
 Workers are started as ``python -m workers.cli worker`` in their own process group,
 so ``WorkerProcess.kill()`` (SIGKILL to the group) takes down the main process and
 its pool child together, like a host dying. Their logs go to files under the test's
@@ -26,6 +31,7 @@ from typing import Any
 
 import pytest
 import redis
+from kombu import Connection
 
 from compute.models import Instance
 from compute.settings import CONFIG_DIR, REPO_ROOT, Settings
@@ -51,6 +57,11 @@ DEFAULT_ENGINE = {
 }
 DURATION_SCALE = 0.1  # spawn: 2.0 s of simulated time -> 0.2 s
 
+RABBITMQ_URL = os.environ.get("COMPUTE_ACTIONS_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672//")
+BROKERS = ("redis", "rabbitmq")
+# A test marked so runs once per broker (the namespace, runtime and workers follow).
+BOTH_BROKERS = pytest.mark.parametrize("broker_kind", BROKERS)
+
 
 # ---- helpers the tests share (waiting and contexts are in tests.support) ------------------------
 def put_active_instance(store: Store, flavor_id: str = "1", host: str = "compute-kvm-1") -> Instance:
@@ -72,10 +83,36 @@ class Namespace:
     queue: str
     settings: Settings
     store_client: redis.Redis
-    broker_client: redis.Redis
+    broker_client: redis.Redis  # the Redis broker db (used only when broker_kind is redis)
+    broker_kind: str = "redis"
 
     def queue_length(self) -> int:
+        """Messages ready in this test's queue (on RabbitMQ, not counting those delivered and unacked)."""
+        if self.broker_kind == "rabbitmq":
+            return rabbitmq_ready_count(self.settings.redis.broker_url, self.queue)
         return sum(int(self.broker_client.llen(k)) for k in self.queue_keys())
+
+    def lose_queued_messages(self) -> None:
+        """Drop every message waiting in this test's queue, as a broker losing them would."""
+        if self.broker_kind == "rabbitmq":
+            with Connection(self.settings.redis.broker_url, connect_timeout=5) as connection:
+                connection.default_channel.queue_purge(self.queue)
+            return
+        for key in self.queue_keys():
+            self.broker_client.delete(key)
+
+    def wait_killed_delivery_kept(self) -> None:
+        """The delivery of a SIGKILLed worker is still the broker's, each broker in its own way.
+
+        Redis parks it in the ``unacked`` hash (restored only after the visibility timeout);
+        RabbitMQ requeues it as soon as the dead worker's connection closes, so with no other
+        consumer it is back in the queue, ready.
+        """
+        if self.broker_kind == "rabbitmq":
+            wait_for(lambda: self.queue_length() == 1, 30,
+                     "RabbitMQ to requeue the killed worker's delivery", interval=0.2)
+        else:
+            assert self.unacked_for_queue(), "the killed delivery should be parked in the broker's unacked hash"
 
     def queue_keys(self) -> list[str]:
         # kombu keeps one list per priority step: "<queue>" and "<queue>\x06\x16<n>".
@@ -116,6 +153,9 @@ class Namespace:
     def cleanup(self) -> None:
         for key in self.store_client.scan_iter(match=f"{self.prefix}*", count=1000):
             self.store_client.delete(key)
+        if self.broker_kind == "rabbitmq":
+            delete_rabbitmq_queue(self.settings.redis.broker_url, self.queue)
+            return
         b = self.broker_client
         for key in b.scan_iter(match=f"*{self.token}*", count=1000):  # queue lists, bindings, pidboxes
             b.delete(key)
@@ -129,6 +169,37 @@ class Namespace:
             b.hdel("unacked", tag)
 
 
+def rabbitmq_ready_count(url: str, queue: str) -> int:
+    with Connection(url, connect_timeout=5) as connection:
+        try:
+            _, ready, _ = connection.channel().queue_declare(queue=queue, passive=True)
+        except connection.channel_errors:  # not declared (yet): nothing in it
+            return 0
+        return int(ready)
+
+
+def delete_rabbitmq_queue(url: str, queue: str) -> None:
+    """The test's queue, and its exchange (named after it), with whatever is in them."""
+    with Connection(url, connect_timeout=5) as connection:
+        for delete in (lambda ch: ch.queue_delete(queue), lambda ch: ch.exchange_delete(queue)):
+            channel = connection.channel()
+            with contextlib.suppress(*connection.channel_errors):
+                delete(channel)
+            with contextlib.suppress(*connection.channel_errors, *connection.connection_errors):
+                channel.close()
+
+
+def rabbitmq_or_fail(url: str = RABBITMQ_URL) -> None:
+    """RabbitMQ answers at ``url``; in CI (CI=true) a missing RabbitMQ fails instead of skipping."""
+    try:
+        with Connection(url, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001 - refused, reset, timed out, bad credentials: all "not there"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"RabbitMQ is required in CI and is not answering at {url}: {exc}")
+        pytest.skip(f"no RabbitMQ at {url}: {exc}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "engine(**options): override the integration tests' [engine] settings")
 
@@ -139,7 +210,15 @@ def real_redis() -> redis.Redis:
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest, real_redis: redis.Redis) -> Iterator[Namespace]:
+def broker_kind() -> str:
+    """Redis, unless the test is parametrised over brokers (``BOTH_BROKERS``)."""
+    return "redis"
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, real_redis: redis.Redis, broker_kind: str) -> Iterator[Namespace]:
+    if broker_kind == "rabbitmq":
+        rabbitmq_or_fail()
     token = uuid.uuid4().hex[:12]
     engine = dict(DEFAULT_ENGINE)
     for marker in reversed(list(request.node.iter_markers("engine"))):
@@ -148,7 +227,7 @@ def namespace(request: pytest.FixtureRequest, real_redis: redis.Redis) -> Iterat
     settings = Settings(
         redis={
             "store_url": f"{REAL_REDIS_URL}/{STORE_DB}",
-            "broker_url": f"{REAL_REDIS_URL}/{BROKER_DB}",
+            "broker_url": RABBITMQ_URL if broker_kind == "rabbitmq" else f"{REAL_REDIS_URL}/{BROKER_DB}",
             "key_prefix": f"it-{token}:",
         },
         engine=engine,
@@ -157,7 +236,8 @@ def namespace(request: pytest.FixtureRequest, real_redis: redis.Redis) -> Iterat
     ns = Namespace(
         token=token, prefix=settings.redis.key_prefix, queue=settings.engine.queue, settings=settings,
         store_client=redis.Redis.from_url(settings.redis.store_url, decode_responses=True),
-        broker_client=redis.Redis.from_url(settings.redis.broker_url, decode_responses=True),
+        broker_client=redis.Redis.from_url(f"{REAL_REDIS_URL}/{BROKER_DB}", decode_responses=True),
+        broker_kind=broker_kind,
     )
     try:
         yield ns

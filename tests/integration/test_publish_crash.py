@@ -118,9 +118,9 @@ def test_redis_dies_after_the_store_write__503_then_the_reaper_runs_it_once(
     inst = booted(runtime)
     publish = runtime.enqueuer.enqueue
 
-    def kill_redis_then_publish(request_id: str, wake: int, countdown: float = 0.0) -> None:
+    def kill_redis_then_publish(request_id: str, wake: int, countdown: float = 0.0, **target: str) -> None:
         private_redis.kill()
-        publish(request_id, wake, countdown)
+        publish(request_id, wake, countdown, **target)
 
     monkeypatch.setattr(runtime.enqueuer, "enqueue", kill_redis_then_publish)
     client = create_app(namespace.settings, runtime.service).test_client()

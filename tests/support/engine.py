@@ -36,7 +36,8 @@ class InlineQueue:
     pending: list[tuple[float, int, str, int]] = field(default_factory=list)
     counter: itertools.count = field(default_factory=itertools.count)
 
-    def enqueue(self, request_id: str, wake: int, countdown: float = 0.0) -> None:
+    def enqueue(self, request_id: str, wake: int, countdown: float = 0.0, *,
+                action: str = "", server_id: str = "") -> None:
         heapq.heappush(self.pending, (self.fleet.clock.now() + countdown, next(self.counter), request_id, wake))
 
     def pop(self) -> tuple[str, int]:
