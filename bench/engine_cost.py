@@ -172,10 +172,12 @@ class Bench:
             delivered += 1
         return delivered
 
-    def measure(self, act: Callable[[RequestContext], object], trips: RoundTrips | None = None) -> Cost:
-        """Run one action to its end; ``trips`` (when given) also counts where its round trips go."""
+    def measure(self, act: Callable[[RequestContext], object], trips: RoundTrips | None = None,
+                accept_trips: RoundTrips | None = None) -> Cost:
+        """Run one action to its end; ``trips`` and ``accept_trips`` (when given) also count where its
+        engine's and its accept's round trips go."""
         ctx = RequestContext("admin", "admin", ["admin", "member", "reader"])
-        accept, engine = RoundTrips(), trips or RoundTrips()
+        accept, engine = accept_trips or RoundTrips(), trips or RoundTrips()
         cpu = time.process_time()
         with counting(accept):
             act(ctx)
@@ -225,11 +227,12 @@ class Bench:
                              lambda c: revert_resize.revert_resize(svc, c, srv(inst_id))],
         }
 
-    def run_one(self, steps: list[Callable[[RequestContext], object]], trips: RoundTrips | None = None) -> Cost:
+    def run_one(self, steps: list[Callable[[RequestContext], object]], trips: RoundTrips | None = None,
+                accept_trips: RoundTrips | None = None) -> Cost:
         *before, measured = steps
         for act in before:
             self.measure(act)
-        return self.measure(measured, trips)
+        return self.measure(measured, trips, accept_trips)
 
     def settle(self, inst_id: str) -> None:
         """Back to ACTIVE (unmeasured) after a measured cold migration (VERIFY_RESIZE) or stop."""
@@ -268,7 +271,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="samples per action (after one warm-up)")
     parser.add_argument("--fake", action="store_true", help="fakeredis instead of the real Redis db 9")
-    parser.add_argument("--by-step", metavar="ACTION", help="where one action's engine round trips go")
+    parser.add_argument("--by-step", metavar="ACTION", help="where one action's accept and engine round trips go")
     parser.add_argument("--only", nargs="*", help="measure only these actions")
     parser.add_argument("--scale", type=float, default=0.0,
                         help="[fleet] duration_scale: above 0 the operations take (real) time and an action "
@@ -284,12 +287,14 @@ def main() -> None:
             steps = actions[args.by_step]
             bench.run_one(steps)  # warm-up: the first run of a flow imports and builds more
             bench.settle(inst.id)
-            trips = RoundTrips(where=collections.Counter())
-            cost = bench.run_one(steps, trips)
+            trips, accept_trips = RoundTrips(where=collections.Counter()), RoundTrips(where=collections.Counter())
+            cost = bench.run_one(steps, trips, accept_trips)
             print(f"{args.by_step}: accept {cost.accept_trips}, engine {cost.engine_trips} round trips "
                   f"in {cost.deliveries} deliveries")
-            for (caller, callee), n in trips.where.most_common(60):  # type: ignore[union-attr]
-                print(f"{n:5d}  {caller:50s} {callee}")
+            for part, counted in (("accept", accept_trips), ("engine", trips)):
+                print(f"{part}:")
+                for (caller, callee), n in counted.where.most_common(60):  # type: ignore[union-attr]
+                    print(f"{n:5d}  {caller:50s} {callee}")
             return
         floor_wall, floor_cpu = round_trip_floor(client)
         names = args.only or list(actions)

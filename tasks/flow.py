@@ -19,8 +19,9 @@ A step costs one commit: its event ends, the cursor moves and the next step's ev
 in the same MULTI (the last step's also ends the run).
 
 Guarantees, and how:
-- One runner at a time: a lease (``SET NX PX``) renewed at every commit; every commit
-  checks the lease in the same WATCH/MULTI, so a runner that lost it writes nothing.
+- One runner at a time: a lease (``SET NX PX``, sent with the reads of the run and its
+  action in one round trip) renewed at every commit; every commit checks the lease in the
+  same Lua script as its writes (one round trip), so a runner that lost it writes nothing.
 - Resume, not repeat: a redelivered message starts at the committed cursor. A step that
   crashed after its side effect but before its commit runs again, so every step is
   idempotent (claims keyed by host+instance, driver operations keyed by op id, state
@@ -62,7 +63,7 @@ from pydantic import ValidationError
 
 from compute import errors, log_context, telemetry
 from compute.driver import HypervisorDriver
-from compute.models import ActionEvent, FlowRun, utcnow
+from compute.models import ActionEvent, FlowRun, InstanceAction, utcnow
 from compute.queue import Enqueuer
 from compute.settings import Settings
 from compute.store import Store
@@ -110,17 +111,26 @@ class FlowRunner:
         self._step_started: dict[str, float] = {}
 
     def run(self, request_id: str, wake: int) -> str:
-        """Deliver one message for ``request_id``; returns what happened (for logs and tests)."""
-        run = self.store.get_run(request_id)
-        if run is None or run.finished:
-            LOG.debug("delivery %s of %s: already finished", wake, request_id)
-            return "finished"
-        if run.wake != wake:
+        """Deliver one message for ``request_id``; returns what happened (for logs and tests).
+
+        The lease is taken with the reads of the run and its action (one round trip); a message
+        for a finished run, or an older wake, gives it straight back.
+        """
+        owner = worker_identity()
+        taken, run, action = self.store.begin_delivery(request_id, owner, self.ttl)
+        if run is None or run.finished or run.wake != wake:
+            if taken:
+                self.store.release_lease(request_id, owner)
+            if run is None or run.finished:
+                LOG.debug("delivery %s of %s: already finished", wake, request_id)
+                return "finished"
             LOG.debug("delivery %s of %s: stale (the run is at wake %s)", wake, request_id, run.wake)
             return "stale"
+        if not taken:
+            return "leased"
         with log_context.bound(request_id=request_id, action=run.flow, server_id=run.instance_uuid,
                                worker=worker_name()):
-            return self._deliver(request_id, wake)
+            return self._deliver(run, action, owner)
 
     def _ended(self, run: FlowRun, outcome: str) -> None:
         """The run ended in this delivery (``run`` as its last commit left it)."""
@@ -133,17 +143,12 @@ class FlowRunner:
         else:
             LOG.warning("action %s %s in %.1fs: %s", run.flow, result, seconds, run.error, extra=fields)
 
-    def _deliver(self, request_id: str, wake: int) -> str:
-        owner = worker_identity()
-        if not self.store.acquire_lease(request_id, owner, self.ttl):
-            return "leased"
+    def _deliver(self, run: FlowRun, action: InstanceAction | None, owner: str) -> str:
+        """Drive ``run`` under the lease ``owner`` has just taken."""
+        request_id = run.request_id
         outcome = "lease-lost"
         try:
-            run = self.store.get_run(request_id)
-            if run is None or run.finished or run.wake != wake:
-                outcome = "stale"
-                return outcome
-            outcome = self._drive(run, owner)
+            outcome = self._drive(run, action, owner)
             if outcome in ("done", "error"):
                 self._ended(run, outcome)
             return outcome
@@ -156,17 +161,22 @@ class FlowRunner:
                 self.store.release_lease(request_id, owner)
 
     # ---- the loop ---------------------------------------------------------------------
-    def _drive(self, run: FlowRun, owner: str) -> str:
+    def _drive(self, run: FlowRun, action: InstanceAction | None, owner: str) -> str:
         flow = self.flows.get(run.flow)
-        if flow is not None and run.flow_version is None and run.deliveries == 0:
+        first_delivery = run.deliveries == 0
+        if flow is not None and run.flow_version is None and first_delivery:
             run.flow_version = flow.version
         run.deliveries += 1
         run.owner = owner
         run.status = "running"
-        fc = self._context(flow, run)
+        fc = self._context(flow, run, action)
         if isinstance(fc, str):
-            return self._end_unresumable(run, owner, fc)
+            return self._end_unresumable(run, action, owner, fc)
         assert flow is not None
+        if first_delivery:
+            # Only the runner records a run's events, and its first commit counts this delivery:
+            # a run never delivered has none to read.
+            fc.remember_events([], all_read=True)
         steps = flow.steps(run)
         aborting = bool(run.abort_reason) and run.phase == "forward"
         self._commit(fc, owner, events=[] if aborting else self._opening(fc, steps, known=False))
@@ -205,7 +215,7 @@ class FlowRunner:
         fc.event_key = key
         return [ActionEvent(key=key, event=step.event or "", host=self._host_of(step, fc))]
 
-    def _context(self, flow: Flow | None, run: FlowRun) -> FlowContext | str:
+    def _context(self, flow: Flow | None, run: FlowRun, action: InstanceAction | None) -> FlowContext | str:
         """The run's context with its typed values, or why this flow cannot resume it."""
         if flow is None:
             return f"No flow named {run.flow!r} is installed; the action cannot resume"
@@ -224,9 +234,9 @@ class FlowRunner:
             return (f"The values saved by this {run.flow} action no longer fit its flow "
                     f"({exc.error_count()} problems); it cannot resume, and its steps were not reverted")
         return FlowContext(self.store, self.driver, self.settings, run, values, enqueuer=self.enqueuer,
-                           backoff=float(backoff) if isinstance(backoff, int | float) else None)
+                           backoff=float(backoff) if isinstance(backoff, int | float) else None, action=action)
 
-    def _end_unresumable(self, run: FlowRun, owner: str, reason: str) -> str:
+    def _end_unresumable(self, run: FlowRun, action: InstanceAction | None, owner: str, reason: str) -> str:
         """End a run no flow can resume: its open events closed with the reason, nothing reverted."""
         LOG.error("ending %s without resuming it: %s", run.request_id, reason)
         run.error = reason
@@ -235,7 +245,7 @@ class FlowRunner:
         for event in still_open:
             event.finish_time, event.result, event.details = now, "Error", reason
         run.status = "error"
-        self._write(run, owner, events=still_open, action_update={"finish_time": now, "message": "Error"})
+        self._write(run, action, owner, events=still_open, action_update={"finish_time": now, "message": "Error"})
         return "error"
 
     def _forward_step(self, fc: FlowContext, steps: list[Step], owner: str) -> Wait | Failed | None:
@@ -365,11 +375,11 @@ class FlowRunner:
         started = self._step_started.get(fc.run.request_id)
         if started is not None and fc.run.phase == "forward" and status not in ("done", "error"):
             fc.run.ctx[STEP_STARTED_KEY] = started
-        self._write(fc.run, owner, events=events, due_in=due_in, status=status, action_update=action_update,
+        self._write(fc.run, fc.action, owner, events=events, due_in=due_in, status=status, action_update=action_update,
                     release=release)
         fc.remember_events(events or [])
 
-    def _write(self, run: FlowRun, owner: str, *, events: list[ActionEvent] | None = None,
+    def _write(self, run: FlowRun, action: InstanceAction | None, owner: str, *, events: list[ActionEvent] | None = None,
                due_in: float | None = None, status: str | None = None,
                action_update: dict[str, Any] | None = None, release: bool = False) -> None:
         """Commit under the lease; a run's last commit (it ended, or it waits) gives the lease back."""
@@ -378,5 +388,5 @@ class FlowRunner:
         self.store.commit_run(
             run, owner=owner, lease_ttl=self.ttl,
             due_in=None if run.finished else (self.ttl if due_in is None else due_in),
-            events=events or [], action_update=action_update, release=release or run.finished,
+            events=events or [], action_update=action_update, release=release or run.finished, action=action,
         )

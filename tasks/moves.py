@@ -49,7 +49,8 @@ def migration_of(fc: FlowContext) -> Migration:
 
 def update_migration(fc: FlowContext, mutate: Callable[[Migration], None]) -> Migration:
     """A compare-and-set on this action's migration (``Store.update_migration``), remembered as written."""
-    migration = fc.store.update_migration(migration_of(fc).id, mutate)
+    known = migration_of(fc)
+    migration = fc.store.update_migration(known.id, mutate, known=known)
     fc.remember(MIGRATION, "", migration)
     return migration
 

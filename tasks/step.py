@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from compute import errors
 from compute.driver import HypervisorDriver, OperationStatus
-from compute.models import ActionEvent, FlowRun, Host, Instance
+from compute.models import ActionEvent, FlowRun, Host, Instance, InstanceAction
 from compute.queue import Enqueuer
 from compute.settings import Settings
 from compute.store import Store
@@ -116,7 +116,7 @@ class FlowContext:
 
     def __init__(self, store: Store, driver: HypervisorDriver, settings: Settings, run: FlowRun,
                  values: FlowValues | None = None, enqueuer: Enqueuer | None = None,
-                 backoff: float | None = None) -> None:
+                 backoff: float | None = None, action: InstanceAction | None = None) -> None:
         self.store = store
         self.driver = driver
         self.settings = settings
@@ -136,6 +136,9 @@ class FlowContext:
         self._records: dict[tuple[str, str], Any] = {}
         # Events a step has changed but not committed yet: its next ``record_events`` writes them.
         self._unrecorded: dict[str, ActionEvent] = {}
+        # The run's action record as this delivery read it and its commits rewrote it: under the
+        # lease only those commits write it (``Store.commit_run``).
+        self.action = action
 
     @property
     def params(self) -> dict[str, Any]:
@@ -262,8 +265,12 @@ class FlowContext:
         found = self._events.get(key)
         return None if found is None else copy_event(found)
 
-    def remember_events(self, events: list[ActionEvent], *, absent: tuple[str, ...] = ()) -> None:
-        """What was just committed (and which keys are known to have no event yet)."""
+    def remember_events(self, events: list[ActionEvent], *, absent: tuple[str, ...] = (),
+                        all_read: bool = False) -> None:
+        """What was just committed (and which keys are known to have no event yet; with ``all_read``,
+        that the run has no other event than those known)."""
+        if all_read:
+            self._all_events_read = True
         for key in absent:
             self._events.setdefault(key, None)
         for event in events:
@@ -297,7 +304,7 @@ class FlowContext:
         self.save_values()
         ttl = self.settings.engine.lease_ttl_seconds
         self.store.commit_run(self.run, owner=self.run.owner, lease_ttl=ttl, due_in=ttl,
-                              events=list(pending.values()), action_update=action_update)
+                              events=list(pending.values()), action_update=action_update, action=self.action)
         self._unrecorded.clear()
         self.remember_events(list(pending.values()))
 

@@ -73,9 +73,9 @@ def live_migrate(service: ComputeService, ctx: RequestContext, instance: Instanc
         check_instance_lock(ctx, inst)
         check_instance_state(inst, "os-migrateLive", vm_states=LIVE_MIGRATE_VM_STATES)
         check_launched(inst, "os-migrateLive")
-        if request.host is not None and store.get_host(request.host) is None:
+        if request.host is not None and store.get_host_unzoned(request.host) is None:
             raise errors.Invalid(f"Compute host {request.host} could not be found.")
-        source = store.get_host(inst.host) if inst.host else None
+        source = store.get_host_unzoned(inst.host) if inst.host else None
         if source is None:
             raise errors.InstanceNotReady(f"Instance {inst.id} is not ready")
         check_compute_up(source)

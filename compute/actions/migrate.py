@@ -27,7 +27,7 @@ MIGRATE_VM_STATES = (VmState.ACTIVE, VmState.STOPPED)
 def check_requested_host(store: Store, inst: Instance, host: str) -> None:
     if host == inst.host:
         raise errors.Invalid("Cannot migrate to the host where the server exists.")
-    if store.get_host(host) is None:
+    if store.get_host_unzoned(host) is None:
         raise errors.Invalid(f"Compute host {host} could not be found.")
 
 
@@ -48,7 +48,7 @@ def migrate(service: ComputeService, ctx: RequestContext, instance: Instance,
         check_launched(inst, "migrate")
         if not inst.host:
             raise errors.InstanceNotReady(f"Instance {inst.id} is not ready")
-        check_compute_up(store.get_host(inst.host))
+        check_compute_up(store.get_host_unzoned(inst.host))
         if host is not None:
             check_requested_host(store, inst, host)
         inst.task_state = TaskState.RESIZE_PREP

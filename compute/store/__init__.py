@@ -2,8 +2,9 @@
 
 Records are JSON strings under one key prefix (compute/store/keys.py lists every key).
 Anything that must not race (task_state and migration status changes, host claims, a
-step's commit, the lease) is a WATCH/MULTI transaction, so the same code runs on real
-Redis and on fakeredis. :class:`Store` is the one facade; each part lives in its module.
+step's commit, the lease) is a WATCH/MULTI transaction or a small Lua script (a step's commit,
+a lease's release, a compare-and-set on a record the caller holds: one round trip each; fakeredis
+runs them through lupa), so the same code runs on real Redis and on fakeredis. :class:`Store` is the one facade; each part lives in its module.
 """
 from __future__ import annotations
 

@@ -11,6 +11,18 @@ from compute.store.keys import Keys
 
 M = TypeVar("M")
 
+# KEYS: a lock-like key. ARGV: its owner. Deletes it only while that owner holds it.
+DELETE_IF_HELD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: a record. ARGV: the value it is expected to hold, its new value. Sets it only while it holds that.
+SWAP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
+
 
 def iso_to_epoch(value: str) -> float:
     return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC).timestamp()
@@ -35,6 +47,8 @@ class StoreBase:
         self.default_availability_zone = default_availability_zone
         # Nova's [DEFAULT] service_down_time: a compute whose last report is older is down.
         self.service_down_time = service_down_time
+        # Lua source -> the client's registered script (``_script``).
+        self._scripts: dict[str, Any] = {}
 
     @property
     def prefix(self) -> str:
@@ -61,15 +75,21 @@ class StoreBase:
         """Run ``body(pipe)`` under WATCH until it commits; ``body`` calls ``pipe.multi()``."""
         return self._client.transaction(body, *watch, value_from_callable=True)
 
+    def _script(self, source: str) -> Any:
+        """A Lua script on this client, registered once (EVALSHA; the script is sent only the first
+        time a server does not know it): for a check-and-write that must cost one round trip."""
+        if source not in self._scripts:
+            self._scripts[source] = self._client.register_script(source)
+        return self._scripts[source]
+
+    def _swap(self, key: str, expected: str, new: str) -> bool:
+        """Set ``key`` to ``new`` only while it holds exactly ``expected``: a compare-and-set of one
+        record in one round trip, for a caller that already holds the record as it last read it."""
+        return bool(self._script(SWAP)(keys=[key], args=[expected, new]))
+
     def _delete_if_held(self, key: str, owner: str) -> None:
         """Delete a lock-like key only while ``owner`` holds it: another holder's stays."""
-        def body(pipe: Any) -> None:
-            holder = pipe.get(key)
-            pipe.multi()
-            if holder == owner:
-                pipe.delete(key)
-
-        self._transaction(body, key)
+        self._script(DELETE_IF_HELD)(keys=[key], args=[owner])
 
     def _page_of(self, model: type[M], index: str, record_key: Callable[[str], str], limit: int, *,
                  below: float | None = None, keep: Callable[[M], bool] | None = None) -> list[M]:

@@ -273,6 +273,12 @@ class HostRecords(StoreBase):
         host = self._load(Host, self._keys.host(name))
         return None if host is None else self._as_read([host])[0]
 
+    def get_host_unzoned(self, name: str) -> Host | None:
+        """A host's record with its liveness but not its zone (``availability_zone`` as stored, not as
+        its aggregates give it), in one round trip: for checks that read no zone (exists, service up)."""
+        raw, reported_at = self._client.mget([self._keys.host(name), self._keys.fleet_reported_at()])
+        return None if raw is None else self._with_liveness([Host.model_validate_json(raw)], reported_at=reported_at)[0]
+
     def get_hosts(self, names: list[str]) -> dict[str, Host]:
         """Just these hosts, zones included, in three round trips whatever their number or the fleet's."""
         wanted = sorted(set(names))

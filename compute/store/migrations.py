@@ -88,12 +88,22 @@ class MigrationRecords(StoreBase):
         pipe.execute()
         return len(found)
 
-    def update_migration(self, migration_id: int | str, mutate: Callable[[Migration], None]) -> Migration:
+    def update_migration(self, migration_id: int | str, mutate: Callable[[Migration], None], *,
+                         known: Migration | None = None) -> Migration:
         """Compare-and-set on one migration record; ``mutate`` may raise to abort.
 
         The status move ``mutate`` makes is checked against the migration transition table.
+        ``known``: the record as the caller last read or wrote it (left unchanged): the change is
+        made on a copy and written only while the record is still exactly that (one round trip);
+        else, or when the change refuses that copy, it is made on the record read afresh, so a
+        refusal always comes from the stored record.
         """
         key = self._keys.migration(migration_id)
+        if known is not None:
+            raw = known.model_dump_json()
+            changed = changed_copy(raw, mutate)
+            if changed is not None and self._swap(key, raw, changed.model_dump_json()):
+                return changed
 
         def body(pipe: Any) -> Migration:
             migration = self._load(Migration, key, pipe)
@@ -108,3 +118,16 @@ class MigrationRecords(StoreBase):
             return migration
 
         return self._transaction(body, key)
+
+
+def changed_copy(raw: str, mutate: Callable[[Migration], None]) -> Migration | None:
+    """The migration ``raw`` with ``mutate``'s change, checked and stamped; None when it refuses it."""
+    migration = Migration.model_validate_json(raw)
+    before = migration.status
+    try:
+        mutate(migration)
+        check_migration_transition(before, migration.status)
+    except Exception:  # noqa: BLE001 - the caller decides again on the stored record
+        return None
+    migration.updated_at = utcnow()
+    return migration

@@ -9,6 +9,22 @@ from compute import errors
 from compute.models import ActionEvent, FlowRun, InstanceAction, utcnow
 from compute.store.base import StoreBase
 
+# KEYS: lease, action, action events, run, runs:due. ARGV: owner ("" for none), "release" or
+# "renew", the lease's ttl in ms, the run's JSON, its due epoch ("" once it has finished), the
+# request id, the action's JSON ("" for none), then event key, event JSON pairs.
+# Returns 0, writing nothing, when an owner is given and does not hold the lease.
+COMMIT_RUN = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+if ARGV[7] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('SET', KEYS[2], ARGV[7]) end
+redis.call('SET', KEYS[4], ARGV[4])
+if ARGV[5] == '' then redis.call('ZREM', KEYS[5], ARGV[6]) else redis.call('ZADD', KEYS[5], ARGV[5], ARGV[6]) end
+if ARGV[1] ~= '' then
+  if ARGV[2] == 'release' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+end
+return 1
+"""
+
 
 class RunRecords(StoreBase):
     def get_run(self, request_id: str) -> FlowRun | None:
@@ -23,6 +39,25 @@ class RunRecords(StoreBase):
     # ---- the lease --------------------------------------------------------------------------
     def acquire_lease(self, request_id: str, owner: str, ttl: float) -> bool:
         return bool(self._client.set(self._keys.lease(request_id), owner, nx=True, px=int(ttl * 1000)))
+
+    def begin_delivery(self, request_id: str, owner: str, ttl: float
+                       ) -> tuple[bool, FlowRun | None, InstanceAction | None]:
+        """Take the lease and read the run and its action, in one round trip.
+
+        The reads follow the ``SET NX`` on the server, so when the lease was taken they see every
+        commit of an earlier holder: a holder whose lease expired can commit nothing after it
+        (``commit_run`` checks the lease in the same script as its writes). Returns whether the
+        lease was taken, with the run and action as stored (read either way: a finished or stale
+        run is answered so without waiting for the lease).
+        """
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(self._keys.lease(request_id), owner, nx=True, px=int(ttl * 1000))
+        pipe.get(self._keys.run(request_id))
+        pipe.get(self._keys.action(request_id))
+        taken, raw_run, raw_action = pipe.execute()
+        run = None if raw_run is None else FlowRun.model_validate_json(raw_run)
+        action = None if raw_action is None else InstanceAction.model_validate_json(raw_action)
+        return bool(taken), run, action
 
     def lease_holder(self, request_id: str) -> str | None:
         return self._client.get(self._keys.lease(request_id))
@@ -41,43 +76,37 @@ class RunRecords(StoreBase):
         events: Iterable[ActionEvent] = (),
         action_update: dict[str, Any] | None = None,
         release: bool = False,
+        action: InstanceAction | None = None,
     ) -> None:
-        """Write a flow's progress in one MULTI, only while ``owner`` still holds the lease.
+        """Write a flow's progress in one script, only while ``owner`` still holds the lease.
 
         ``due_in`` None removes the run from the reaper's index (it has finished).
-        ``release`` gives the lease back in the same MULTI (the delivery's last commit).
-        Raises LeaseLost when another worker took the action over.
+        ``release`` gives the lease back in the same script (the delivery's last commit).
+        ``action`` is the run's action as this delivery holds it (``begin_delivery``; under the
+        lease only commits write it), updated here in place; None reads it first. It is written
+        only while it exists (an action deleted meanwhile stays deleted).
+        Raises LeaseLost when another worker took the action over. One round trip.
         """
         rid = run.request_id
-        lease_key = self._keys.lease(rid)
-        action_key = self._keys.action(rid)
-
-        def body(pipe: Any) -> None:
-            holder, raw_action = pipe.mget(lease_key, action_key)  # one round trip under the WATCH
-            if owner is not None and holder != owner:
-                raise errors.LeaseLost(rid)
-            action = None if raw_action is None else InstanceAction.model_validate_json(raw_action)
-            pipe.multi()
-            now = utcnow()
-            for event in events:
-                pipe.hset(self._keys.action_events(rid), event.key, event.model_dump_json())
-            if action is not None:
-                action.updated_at = now
-                for field, value in (action_update or {}).items():
-                    setattr(action, field, value)
-                pipe.set(action_key, action.model_dump_json())
-            run.heartbeat_at = now
-            pipe.set(self._keys.run(rid), run.model_dump_json())
-            if due_in is None:
-                pipe.zrem(self._keys.runs_due(), rid)
-            else:
-                pipe.zadd(self._keys.runs_due(), {rid: time.time() + due_in})
-            if owner is not None and release:
-                pipe.delete(lease_key)
-            elif owner is not None:
-                pipe.pexpire(lease_key, int(lease_ttl * 1000))
-
-        self._transaction(body, lease_key, action_key)
+        if action is None:
+            action = self._load(InstanceAction, self._keys.action(rid))
+        now = utcnow()
+        action_json = ""
+        if action is not None:
+            action.updated_at = now
+            for field, value in (action_update or {}).items():
+                setattr(action, field, value)
+            action_json = action.model_dump_json()
+        run.heartbeat_at = now
+        args: list[Any] = [owner or "", "release" if release else "renew", int(lease_ttl * 1000),
+                           run.model_dump_json(), "" if due_in is None else repr(time.time() + due_in),
+                           rid, action_json]
+        for event in events:
+            args += [event.key, event.model_dump_json()]
+        keys = [self._keys.lease(rid), self._keys.action(rid), self._keys.action_events(rid),
+                self._keys.run(rid), self._keys.runs_due()]
+        if not self._script(COMMIT_RUN)(keys=keys, args=args):
+            raise errors.LeaseLost(rid)
 
     def claim_stale_run(
         self, request_id: str, now: float, grace: float, decide: Callable[[FlowRun], None]

@@ -62,6 +62,41 @@ def test_update__unknown_migration(store: Store) -> None:
         store.update_migration(99, lambda m: None)
 
 
+def test_update__on_a_known_record_changes_a_copy_of_it(store: Store) -> None:
+    migration = store.create_migration(live("vm-1"))
+    after = store.update_migration(migration.id, lambda m: setattr(m, "status", MigrationStatus.QUEUED),
+                                   known=migration)
+    assert store.get_migration(migration.id).model_dump() == after.model_dump()
+    assert (after.status, migration.status) == (MigrationStatus.QUEUED, MigrationStatus.ACCEPTED)
+
+
+def test_update__on_a_stale_known_record_changes_the_stored_one(store: Store) -> None:
+    """Another writer moved the record since the caller read it: the change is made on what is stored."""
+    migration = store.create_migration(live("vm-1"))
+    store.update_migration(migration.id, lambda m: setattr(m, "dest_compute", "compute-9"))
+    after = store.update_migration(migration.id, lambda m: setattr(m, "status", MigrationStatus.QUEUED),
+                                   known=migration)
+    assert (after.status, after.dest_compute) == (MigrationStatus.QUEUED, "compute-9")
+    assert store.get_migration(migration.id).model_dump() == after.model_dump()
+
+
+def test_update__a_known_record_refused_is_decided_on_the_stored_one(store: Store) -> None:
+    """A change refused on the caller's stale copy is tried on the stored record, which may allow it."""
+    migration = store.create_migration(live("vm-1"))
+    store.update_migration(migration.id, lambda m: setattr(m, "status", MigrationStatus.QUEUED))
+
+    def only_from_queued(m: Migration) -> None:
+        if m.status != MigrationStatus.QUEUED:
+            raise errors.Conflict("not queued")
+        m.status = MigrationStatus.PREPARING
+
+    after = store.update_migration(migration.id, only_from_queued, known=migration)
+    assert store.get_migration(migration.id).status == after.status == MigrationStatus.PREPARING
+    with pytest.raises(errors.InvalidStateTransition):
+        store.update_migration(migration.id, lambda m: setattr(m, "status", MigrationStatus.COMPLETED), known=after)
+    assert store.get_migration(migration.id).model_dump() == after.model_dump()
+
+
 def test_put_migration__checked_from_previous_status_inside_the_callers_multi(store: Store) -> None:
     inst = server(vm_state=VmState.ACTIVE)
     store.put_instance(inst)

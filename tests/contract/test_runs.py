@@ -70,6 +70,36 @@ def test_commit__lease_lost_when_nobody_holds_it(store: Store) -> None:
         store.commit_run(run, owner="worker-1", lease_ttl=30, due_in=5)
 
 
+def test_begin_delivery__takes_the_lease_and_reads_the_run_and_action(store: Store) -> None:
+    _, _, run = started(store)
+    rid = run.request_id
+    taken, found_run, found_action = store.begin_delivery(rid, "worker-1", ttl=30)
+    assert (taken, found_run, found_action) == (True, store.get_run(rid), store.get_action(rid))
+    assert store.lease_holder(rid) == "worker-1"
+    taken, found_run, _ = store.begin_delivery(rid, "worker-2", ttl=30)
+    assert (taken, found_run is not None, store.lease_holder(rid)) == (False, True, "worker-1")
+    assert store.begin_delivery("req-none", "worker-1", ttl=30)[1:] == (None, None)
+
+
+def test_commit__on_the_deliverys_action_updates_it_in_place(store: Store) -> None:
+    _, _, run = started(store)
+    rid = run.request_id
+    taken, _, action = store.begin_delivery(rid, "worker-1", ttl=30)
+    assert taken and action is not None
+    store.commit_run(run, owner="worker-1", lease_ttl=30, due_in=60, action_update={"message": "Error"},
+                     action=action)
+    assert store.get_action(rid) == action and action.message == "Error"
+
+
+def test_commit__an_action_deleted_meanwhile_stays_deleted(store: Store) -> None:
+    _, action, run = started(store)
+    rid = run.request_id
+    _, _, held = store.begin_delivery(rid, "worker-1", ttl=30)
+    store.delete_action(action)
+    store.commit_run(run, owner="worker-1", lease_ttl=30, due_in=None, action=held)
+    assert store.get_action(rid) is None
+
+
 def test_release_lease__only_by_its_holder(store: Store) -> None:
     assert store.acquire_lease("req-1", "worker-1", ttl=30)
     store.release_lease("req-1", "worker-2")
