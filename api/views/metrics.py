@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 
 import redis
@@ -31,7 +30,6 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from api import auth, current
 from api.errors import forbidden
-from compute.states import server_status
 from compute.store import Store
 
 bp = Blueprint("metrics", __name__)
@@ -47,8 +45,8 @@ _broker_lock = threading.Lock()
 
 
 class StoreCollector(Collector):
-    """Gauges read at scrape time: a few counts and one record per host and per live worker, not per server
-    except ``compute_actions_servers`` (until the store keeps servers indexed by status)."""
+    """Gauges read at scrape time: a few counts, one usage hash per host and one record per live worker,
+    never one per server (``compute_actions_servers`` is the store's ``instances:status`` count)."""
 
     def __init__(self, store: Store, queue_depth: Callable[[], int | None] = lambda: None,
                  queue: str = "") -> None:
@@ -76,18 +74,15 @@ class StoreCollector(Collector):
                                        "Deliveries waiting in the broker's queue for a worker", labels=["queue"])
             queued.add_metric([self.queue], depth)
             yield queued
-        servers = GaugeMetricFamily("compute_actions_servers", "Servers by status", labels=["status"])
-        counts = Counter(server_status(i.vm_state, i.task_state) for i in self.store.list_instances()
-                         if not i.deleted)
-        for status, count in sorted(counts.items()):
+        servers = GaugeMetricFamily("compute_actions_servers", "Servers not deleted, by status", labels=["status"])
+        for status, count in sorted(self.store.status_counts().items()):
             servers.add_metric([status], count)
         yield servers
         ram = GaugeMetricFamily("compute_actions_host_memory_mb_used", "Claimed RAM per host", labels=["host"])
         vms = GaugeMetricFamily("compute_actions_host_running_vms", "Claims per host", labels=["host"])
-        for host in self.store.list_hosts():
-            usage = self.store.get_usage(host.name)
-            ram.add_metric([host.name], usage.memory_mb_used)
-            vms.add_metric([host.name], usage.running_vms)
+        for name, usage in self.store.usage_by_host().items():
+            ram.add_metric([name], usage.memory_mb_used)
+            vms.add_metric([name], usage.running_vms)
         yield ram
         yield vms
 
