@@ -40,6 +40,8 @@ ADMIN_ONLY_MESSAGE = "Only an administrator may read the metrics."
 KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
 QUEUE_PROBE_TIMEOUT = 0.3
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 _broker_clients: dict[str, redis.Redis] = {}
 _broker_lock = threading.Lock()
 
@@ -99,11 +101,17 @@ class ProcessCollector(Collector):
             yield from REGISTRY.collect()
 
 
-def broker_client() -> redis.Redis | None:
-    """A short-timeout client of the Redis broker the service's enqueuer publishes to (None for another broker)."""
+def service_broker_url() -> str | None:
+    """The broker the service's enqueuer publishes to (a Celery app's ``broker_url``; None in-process)."""
     conf = getattr(getattr(current.service().enqueuer, "app", None), "conf", None)
     url = getattr(conf, "broker_url", None)
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+    return url if isinstance(url, str) and url else None
+
+
+def broker_client() -> redis.Redis | None:
+    """A short-timeout client of the Redis broker the service's enqueuer publishes to (None for another broker)."""
+    url = service_broker_url()
+    if url is None or not url.startswith(REDIS_SCHEMES):
         return None
     with _broker_lock:
         if url not in _broker_clients:
@@ -127,6 +135,34 @@ def redis_queue_depth(queue: str) -> int | None:
         return None
 
 
+def amqp_queue_depth(queue: str) -> int | None:
+    """Messages ready in the queue on an AMQP broker (RabbitMQ), from a passive ``queue_declare``
+    on a connection of its own with a short timeout: None for another broker or one that does
+    not answer; 0 for a queue not declared yet (no worker has started on it, nothing was sent)."""
+    url = service_broker_url()
+    if url is None or not url.startswith(AMQP_SCHEMES):
+        return None
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=QUEUE_PROBE_TIMEOUT, transport_options={
+                "read_timeout": QUEUE_PROBE_TIMEOUT, "write_timeout": QUEUE_PROBE_TIMEOUT}) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=QUEUE_PROBE_TIMEOUT)
+            try:
+                _name, ready, _consumers = connection.channel().queue_declare(queue=queue, passive=True)
+            except connection.channel_errors:  # NOT_FOUND: the broker closes the channel, the connection stays
+                return 0
+            return int(ready)
+    except Exception:  # noqa: BLE001 - an unreachable broker leaves the gauge out; /readyz says why
+        return None
+
+
+def queue_depth(queue: str) -> int | None:
+    """The queue's ready deliveries on the service's broker, Redis or RabbitMQ; None in-process (dev)."""
+    depth = redis_queue_depth(queue)
+    return depth if depth is not None else amqp_queue_depth(queue)
+
+
 def authorize_scrape() -> None:
     """``[metrics] access``: "public" lets anyone read; "admin" needs an admin's token."""
     settings = current.settings()
@@ -142,7 +178,7 @@ def metrics() -> Response:
     authorize_scrape()
     queue = current.settings().engine.queue
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(current.service().store, lambda: redis_queue_depth(queue), queue))
+    registry.register(StoreCollector(current.service().store, lambda: queue_depth(queue), queue))
     registry.register(ProcessCollector())
     # content_type, not mimetype: werkzeug would add a second "; charset=utf-8" to the latter.
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
