@@ -81,6 +81,9 @@ class LoggingOptions(BaseModel):
 
     # "text": one human line each, the request's fields appended as key=value; "json": one JSON object a line.
     format: Literal["text", "json"] = "text"
+    # Per-logger levels over the global one, e.g. {"workers.celery_app" = "DEBUG"} for the
+    # one line per delivery (request id, wake, outcome) without Celery's own DEBUG chatter.
+    levels: dict[str, str] = {}
 
 
 class HealthOptions(BaseModel):

@@ -191,7 +191,8 @@ def _delivery(task_name: str, deliver: Callable[[str, int], str],
               failure_reason: Callable[[str], str | None]) -> Callable[..., str]:
     def run_action(request_id: str, wake: int = 0, server_id: str | None = None) -> str:
         outcome = deliver(request_id, wake)
-        LOG.info("%s server %s: action %s wake %s: %s", task_name, server_id, request_id, wake, outcome)
+        # DEBUG: a waiting action is delivered again and again; the per-step line says what moved.
+        LOG.debug("%s server %s: action %s wake %s: %s", task_name, server_id, request_id, wake, outcome)
         if outcome == "error":
             raise ActionFailed(failure_reason(request_id) or f"{task_name} {request_id} ended in error")
         return outcome

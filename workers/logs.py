@@ -87,4 +87,6 @@ def configure_logging(settings: Settings, level: str | None = None) -> logging.H
     debug = logging.getLevelName(level) == logging.DEBUG
     for name in QUIET_AT_INFO:  # set either way: Celery may have set its own loggers' levels before
         logging.getLogger(name).setLevel(level if debug else logging.WARNING)
+    for name, name_level in settings.logging.levels.items():
+        logging.getLogger(name).setLevel(name_level.upper())
     return handler

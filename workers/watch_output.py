@@ -5,6 +5,7 @@ following in workers/watch.py does not care which one draws.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, TextIO
 
@@ -78,6 +79,7 @@ class RichOutput:
                                     TimeElapsedColumn(), console=self.console, transient=False)
         self.running: dict[tuple[Any, ...], Any] = {}
         self.phases: dict[str, Any] = {}
+        self.last_shown: dict[str, Progress] = {}
         self.display.start()
 
     def header(self, text: str) -> None:
@@ -99,6 +101,7 @@ class RichOutput:
             self.display.console.print(f"[green]✔[/] {event_label(event)}{took}")
 
     def progress(self, phase: str, shown: Progress) -> None:
+        self.last_shown[phase] = shown
         if phase not in self.phases:
             self.phases[phase] = self.display.add_task(f"[magenta]{phase}", total=None, detail="")
         if shown.fraction is None:
@@ -107,15 +110,22 @@ class RichOutput:
             self.display.update(self.phases[phase], total=100, completed=shown.fraction * 100, detail=shown.text())
 
     def phases_done(self, success: bool) -> None:
-        """A copy seen last at 90% that the action got past (it succeeded) did reach its end."""
-        for task in self.phases.values():
+        """A copy seen last at 90% that the action got past (it succeeded) did reach its end: its bar
+        and its bytes say so."""
+        for phase, task in self.phases.items():
             if success:
-                self.display.update(task, total=100, completed=100)
+                last = self.last_shown.get(phase)
+                if last is not None and last.total:
+                    last = dataclasses.replace(last, fraction=1.0, processed=last.total)
+                done = "" if last is None else last.text()
+                self.display.update(task, total=100, completed=100, detail=done)
             self.display.stop_task(task)
 
     def result(self, text: str) -> None:
+        """Last, below the bars: the display stops (drawing them as they ended) before the line is printed."""
+        self.close()
         style = "green" if text.startswith("Result: Success") else "red"
-        self.display.console.print(f"[bold {style}]{text}[/]")
+        self.console.print(f"[bold {style}]{text}[/]")
 
     def close(self) -> None:
         if self.display.live.is_started:

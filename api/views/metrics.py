@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 
 import redis
@@ -31,7 +30,6 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from api import auth, current
 from api.errors import forbidden
-from compute.states import server_status
 from compute.store import Store
 
 bp = Blueprint("metrics", __name__)
@@ -42,13 +40,15 @@ ADMIN_ONLY_MESSAGE = "Only an administrator may read the metrics."
 KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
 QUEUE_PROBE_TIMEOUT = 0.3
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 _broker_clients: dict[str, redis.Redis] = {}
 _broker_lock = threading.Lock()
 
 
 class StoreCollector(Collector):
-    """Gauges read at scrape time: a few counts and one record per host and per live worker, not per server
-    except ``compute_actions_servers`` (until the store keeps servers indexed by status)."""
+    """Gauges read at scrape time: a few counts, one usage hash per host and one record per live worker,
+    never one per server (``compute_actions_servers`` is the store's ``instances:status`` count)."""
 
     def __init__(self, store: Store, queue_depth: Callable[[], int | None] = lambda: None,
                  queue: str = "") -> None:
@@ -76,18 +76,15 @@ class StoreCollector(Collector):
                                        "Deliveries waiting in the broker's queue for a worker", labels=["queue"])
             queued.add_metric([self.queue], depth)
             yield queued
-        servers = GaugeMetricFamily("compute_actions_servers", "Servers by status", labels=["status"])
-        counts = Counter(server_status(i.vm_state, i.task_state) for i in self.store.list_instances()
-                         if not i.deleted)
-        for status, count in sorted(counts.items()):
+        servers = GaugeMetricFamily("compute_actions_servers", "Servers not deleted, by status", labels=["status"])
+        for status, count in sorted(self.store.status_counts().items()):
             servers.add_metric([status], count)
         yield servers
         ram = GaugeMetricFamily("compute_actions_host_memory_mb_used", "Claimed RAM per host", labels=["host"])
         vms = GaugeMetricFamily("compute_actions_host_running_vms", "Claims per host", labels=["host"])
-        for host in self.store.list_hosts():
-            usage = self.store.get_usage(host.name)
-            ram.add_metric([host.name], usage.memory_mb_used)
-            vms.add_metric([host.name], usage.running_vms)
+        for name, usage in self.store.usage_by_host().items():
+            ram.add_metric([name], usage.memory_mb_used)
+            vms.add_metric([name], usage.running_vms)
         yield ram
         yield vms
 
@@ -104,11 +101,17 @@ class ProcessCollector(Collector):
             yield from REGISTRY.collect()
 
 
-def broker_client() -> redis.Redis | None:
-    """A short-timeout client of the Redis broker the service's enqueuer publishes to (None for another broker)."""
+def service_broker_url() -> str | None:
+    """The broker the service's enqueuer publishes to (a Celery app's ``broker_url``; None in-process)."""
     conf = getattr(getattr(current.service().enqueuer, "app", None), "conf", None)
     url = getattr(conf, "broker_url", None)
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+    return url if isinstance(url, str) and url else None
+
+
+def broker_client() -> redis.Redis | None:
+    """A short-timeout client of the Redis broker the service's enqueuer publishes to (None for another broker)."""
+    url = service_broker_url()
+    if url is None or not url.startswith(REDIS_SCHEMES):
         return None
     with _broker_lock:
         if url not in _broker_clients:
@@ -132,6 +135,34 @@ def redis_queue_depth(queue: str) -> int | None:
         return None
 
 
+def amqp_queue_depth(queue: str) -> int | None:
+    """Messages ready in the queue on an AMQP broker (RabbitMQ), from a passive ``queue_declare``
+    on a connection of its own with a short timeout: None for another broker or one that does
+    not answer; 0 for a queue not declared yet (no worker has started on it, nothing was sent)."""
+    url = service_broker_url()
+    if url is None or not url.startswith(AMQP_SCHEMES):
+        return None
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=QUEUE_PROBE_TIMEOUT, transport_options={
+                "read_timeout": QUEUE_PROBE_TIMEOUT, "write_timeout": QUEUE_PROBE_TIMEOUT}) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=QUEUE_PROBE_TIMEOUT)
+            try:
+                _name, ready, _consumers = connection.channel().queue_declare(queue=queue, passive=True)
+            except connection.channel_errors:  # NOT_FOUND: the broker closes the channel, the connection stays
+                return 0
+            return int(ready)
+    except Exception:  # noqa: BLE001 - an unreachable broker leaves the gauge out; /readyz says why
+        return None
+
+
+def queue_depth(queue: str) -> int | None:
+    """The queue's ready deliveries on the service's broker, Redis or RabbitMQ; None in-process (dev)."""
+    depth = redis_queue_depth(queue)
+    return depth if depth is not None else amqp_queue_depth(queue)
+
+
 def authorize_scrape() -> None:
     """``[metrics] access``: "public" lets anyone read; "admin" needs an admin's token."""
     settings = current.settings()
@@ -147,7 +178,7 @@ def metrics() -> Response:
     authorize_scrape()
     queue = current.settings().engine.queue
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(current.service().store, lambda: redis_queue_depth(queue), queue))
+    registry.register(StoreCollector(current.service().store, lambda: queue_depth(queue), queue))
     registry.register(ProcessCollector())
     # content_type, not mimetype: werkzeug would add a second "; charset=utf-8" to the latter.
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -374,6 +374,15 @@ class HostRecords(StoreBase):
     def get_usage(self, host: str) -> HostUsage:
         return read_usage(self._client, self._keys.host_usage(host))
 
+    def usage_by_host(self) -> dict[str, HostUsage]:
+        """Every host's usage, by name: the host index, then every usage hash in one pipelined round trip."""
+        names = sorted(self._client.smembers(self._keys.host_index()))
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self._keys.host_usage(name))
+        return {name: HostUsage(**{f: int(v) for f, v in raw.items()})
+                for name, raw in zip(names, pipe.execute() if names else [])}
+
     def claim_resources(self, host: str, instance_id: str, flavor: Flavor) -> bool:
         """Atomically reserve the flavor on ``host`` for ``instance_id``; idempotent.
 

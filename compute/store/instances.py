@@ -8,10 +8,15 @@ import redis
 
 from compute import errors
 from compute.models import FlowRun, Instance, InstanceAction, QuotaSnapshot, utcnow
-from compute.states import check_task_transition
+from compute.states import check_task_transition, server_status
 from compute.store.actions import ActionRecords
 from compute.store.base import MarkerNotFound
 from compute.store.quotas import QuotaRecords, holding
+
+
+def counted_status(inst: Instance | None) -> str | None:
+    """The status a server counts under in ``instances:status``: None once deleted (or gone)."""
+    return None if inst is None or inst.deleted else server_status(inst.vm_state, inst.task_state)
 
 
 class NewServer(NamedTuple):
@@ -25,7 +30,40 @@ class NewServer(NamedTuple):
 class InstanceRecords(ActionRecords, QuotaRecords):
     """Every write of a server record also moves its project's usage counters, in the same MULTI:
     a create adds what its flavor takes, ``deleted`` flipping to True (or a purge) gives it back.
-    So the counters are always a count of the records, and a release happens exactly once."""
+    So the counters are always a count of the records, and a release happens exactly once.
+    The same MULTI moves ``instances:status`` (servers by Nova status) from the status the record
+    had, read under WATCH, to the one it gets."""
+
+    def status_counts(self) -> dict[str, int]:
+        """Servers not deleted, by Nova status: one HGETALL, whatever their number (statuses at 0 included)."""
+        return {status: int(n) for status, n in self._client.hgetall(self._keys.instance_status_counts()).items()}
+
+    def rebuild_status_counts(self) -> int:
+        """Fill ``instances:status`` from the records when it is missing and some server is live
+        (a store written before it existed): O(servers), once. Returns how many servers it counted.
+
+        Counted under WATCH of the key: every write that moves a server's status also moves the
+        key, so one that lands during the count discards this MULTI and the count runs again."""
+        key, live = self._keys.instance_status_counts(), self._keys.live_instances()
+        if self._client.exists(key) or not self._client.zcard(live):
+            return 0
+
+        def body(pipe: Any) -> int:
+            counts: dict[str, int] = {}
+            ids = self._client.zrange(live, 0, -1)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for inst in self._load_many(Instance, (self._keys.instance(i) for i in chunk)):
+                    status = counted_status(inst)
+                    if status is not None:
+                        counts[status] = counts.get(status, 0) + 1
+            pipe.multi()
+            pipe.delete(key)
+            if counts:
+                pipe.hset(key, mapping=counts)
+            return sum(counts.values())
+
+        return self._watched(body, key)
 
     def get_instance(self, instance_id: str) -> Instance | None:
         return self._load(Instance, self._keys.instance(instance_id))
@@ -181,6 +219,17 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         pipe.set(self._keys.instance(inst.id), inst.model_dump_json())
         pipe.zadd(self._keys.instance_index(), {inst.id: seq})
         self._queue_live_indexes(pipe, inst, seq, before)
+        self._queue_status_change(pipe, counted_status(before), counted_status(inst))
+
+    def _queue_status_change(self, pipe: Any, before: str | None, after: str | None) -> None:
+        """One server leaves status ``before`` and enters ``after`` (None: not counted) in ``instances:status``."""
+        if before == after:
+            return
+        key = self._keys.instance_status_counts()
+        if before is not None:
+            pipe.hincrby(key, before, -1)
+        if after is not None:
+            pipe.hincrby(key, after, 1)
 
     def _queue_live_indexes(self, pipe: Any, inst: Instance, seq: float | None, before: Instance | None) -> None:
         """A server is in ``instances:live`` and its project's index while it is not deleted."""
@@ -219,7 +268,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             inst = self._load(Instance, key, pipe)
             if inst is None:
                 raise errors.InstanceNotFound(instance_id)
-            held = holding(inst)
+            held, status_before = holding(inst), counted_status(inst)
             before, was_deleted = inst.task_state, inst.deleted
             mutate(inst)
             if not undoing:
@@ -231,6 +280,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             if inst.deleted != was_deleted:
                 self._queue_live_indexes(pipe, inst, seq_now, None)
             self._queue_usage_change(pipe, held, holding(inst))
+            self._queue_status_change(pipe, status_before, counted_status(inst))
             if action is not None and run is not None:
                 self._queue_action_and_run(pipe, action, run, due_in, seq)
             elif action is not None:
@@ -255,5 +305,6 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             if before is not None:
                 pipe.zrem(self._keys.project_instances(before.project_id), instance_id)
             self._queue_usage_change(pipe, holding(before), None)
+            self._queue_status_change(pipe, counted_status(before), None)
 
         self._watched(body, key)

@@ -25,6 +25,11 @@ Instances
     below the marker's score). TTL: none. instances.create_instance, put_instance, update_instance
     (``deleted`` flipping), purge_instance_record. Missing in a store written before it existed:
     ``rebuild_instance_indexes`` (run at start by fleet/loader.py) fills it and the next one.
+``instances:status`` hash: Nova status -> how many servers not deleted have it (a status whose servers
+    all left stays at 0). The metrics' ``compute_actions_servers``, read without a record. TTL: none.
+    instances.create_instance, put_instance, update_instance (a status change, ``deleted`` flipping),
+    purge_instance_record, each in the record's MULTI. Missing in a store written before it existed:
+    ``rebuild_status_counts`` (run at start by fleet/loader.py) counts the live servers.
 ``project:{project}:instances`` zset: the same for one project's servers. The per-project index of
     the server lists. TTL: none. Written with ``instances:live``.
 ``instance:{id}`` string: JSON Instance. Index: ``instances``, ``instances:live``, ``project:{project}:instances``. TTL: none.
@@ -213,6 +218,9 @@ class Keys:
 
     def live_instances(self) -> str:
         return self._k("instances", "live")
+
+    def instance_status_counts(self) -> str:
+        return self._k("instances", "status")
 
     def project_instances(self, project_id: str) -> str:
         return self._k("project", project_id, "instances")

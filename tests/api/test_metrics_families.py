@@ -122,5 +122,5 @@ def test_queue_depth__is_the_length_of_the_brokers_queue(store: Store, fleet: Si
         broker.delete(queue, f"{queue}{metrics_view.KOMBU_PRIORITY_SEPARATOR}3")
 
 
-def test_queue_depth__is_left_out_for_a_broker_that_is_not_redis(api: FlaskClient) -> None:
+def test_queue_depth__is_left_out_for_the_in_process_broker(api: FlaskClient) -> None:
     assert "compute_actions_queue_depth" not in scrape(api)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +24,7 @@ from tests.support.contexts import IMAGE_ID
 from tests.support.engine import Engine, build_engine
 from workers import fleet_cli, watch
 from workers.api_client import Client
+from workers.watch_progress import Progress
 
 ENDPOINT = "http://compute.test/v2.1"
 
@@ -226,3 +228,16 @@ def test_fleet_cli__commands_talk_to_the_extension(http: FlaskClient, engine: En
     assert list(store.fault_rules()) == ["check_can_live_migrate_destination:compute-kvm-2:fail"]
     run(fleet_cli.clear_faults, rule_id=None)
     assert run(fleet_cli.list_faults).strip() == "no fault rules"
+
+
+def test_watch__a_rich_copy_that_succeeded_ends_full_and_above_the_result() -> None:
+    out = io.StringIO()
+    rich = watch.RichOutput(out)
+    rich.progress("live migration copy", Progress(0.8, processed=410 << 20, total=512 << 20, what="memory"))
+    rich.phases_done(True)
+    rich.result("Result: Success: live-migration req-1 finished in 20.1s")
+    lines = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue()).splitlines()  # without the terminal codes
+    bar = [i for i, line in enumerate(lines) if "live migration copy" in line][-1]
+    assert "100%" in lines[bar] and "memory 512.0 MiB of 512.0 MiB" in lines[bar], out.getvalue()
+    shown = [line for line in lines if line.strip()]
+    assert shown[-1].startswith("Result: Success") and "live migration copy" in shown[-2], shown

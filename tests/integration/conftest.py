@@ -56,6 +56,7 @@ DEFAULT_ENGINE = {
     "poll_interval_seconds": 0.3,
 }
 DURATION_SCALE = 0.1  # spawn: 2.0 s of simulated time -> 0.2 s
+DELIVERY_LOGGER = "workers.celery_app"  # logs "action <rid> wake <n>: <outcome>" per delivery, at DEBUG
 
 RABBITMQ_URL = os.environ.get("COMPUTE_ACTIONS_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672//")
 BROKERS = ("redis", "rabbitmq")
@@ -146,6 +147,8 @@ class Namespace:
         # No config file: the environment above is the whole configuration.
         env["COMPUTE_ACTIONS_CONFIG"] = str(Path(os.devnull))
         env["COMPUTE_ACTIONS_LOG_LEVEL"] = "INFO"
+        # The per-delivery line (DEBUG) is what ``WorkerProcess.outcomes`` reads; only that logger.
+        env["COMPUTE_ACTIONS_LOGGING__LEVELS"] = json.dumps({DELIVERY_LOGGER: "DEBUG"})
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         return env
@@ -317,7 +320,8 @@ class WorkerProcess:
             self.proc.wait(timeout=WORKER_STOP_TIMEOUT)
 
     def outcomes(self, request_id: str) -> list[tuple[int, str]]:
-        """(wake, outcome) of every delivery of ``request_id`` this worker logged, in order."""
+        """(wake, outcome) of every delivery of ``request_id`` this worker logged, in order
+        (the DEBUG line of ``DELIVERY_LOGGER``, which ``worker_env`` turns on for that logger alone)."""
         marker = f"action {request_id} wake "
         found = []
         for line in self.log().splitlines():

@@ -150,3 +150,24 @@ def test_settings__logging_format_is_text_or_json() -> None:
     assert Settings().logging.format == "text"
     with pytest.raises(ValueError):
         Settings(logging={"format": "xml"})
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_configure_logging__per_logger_levels_open_one_logger_at_debug(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    delivery = logging.getLogger("workers.celery_app")
+    old = delivery.level
+    try:
+        logs.configure_logging(Settings(logging={"levels": {"workers.celery_app": "debug"}}), level="INFO")
+        delivery.debug("action req-7 wake 2: waiting")
+        logging.getLogger("compute_actions.other").debug("not this one")
+        err = capsys.readouterr().err
+        assert "action req-7 wake 2: waiting" in err
+        assert "not this one" not in err
+    finally:
+        delivery.setLevel(old)
+
+
+def test_settings__logging_levels_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPUTE_ACTIONS_LOGGING__LEVELS", '{"workers.celery_app": "DEBUG"}')
+    assert Settings().logging.levels == {"workers.celery_app": "DEBUG"}
