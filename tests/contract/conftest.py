@@ -87,8 +87,18 @@ class Backend:
 
 @pytest.fixture(params=["fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    yield from open_backend(request.param)
+
+
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis)])
+def real_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The real Redis only: for cases where threads race on one server (fakeredis serialises them)."""
+    yield from open_backend(request.param)
+
+
+def open_backend(kind: str) -> Iterator[Backend]:
     prefix = f"contract-{uuid.uuid4().hex[:12]}:"
-    if request.param == "fakeredis":
+    if kind == "fakeredis":
         client = fakeredis.FakeRedis(decode_responses=True)
     else:
         client = real_redis_or_fail()

@@ -179,11 +179,8 @@ def test_placement__index_rebuilt_from_the_records(backend: Backend, store: Stor
     assert order(store) == ["a", "b"]
 
 
-@pytest.mark.redis
-def test_placement__concurrent_claims_keep_the_score_equal_to_the_usage(backend: Backend) -> None:
-    if "fakeredis" in type(backend.client).__module__:
-        pytest.skip("threads racing on one Redis: the real one")
-    store = backend.store()
+def test_placement__concurrent_claims_keep_the_score_equal_to_the_usage(real_backend: Backend) -> None:
+    store = real_backend.store()
     store.put_host(small_host("a", vcpus=64))
     store.put_host(small_host("b", vcpus=64))
     errors: list[BaseException] = []
