@@ -24,8 +24,10 @@ _IMAGE_TASKS = (TaskState.IMAGE_BACKUP, TaskState.IMAGE_PENDING_UPLOAD, TaskStat
 EVENT = "compute_backup_instance"
 
 
-def move_task_state(fc: FlowContext, expected: tuple[str, ...], new: str | None) -> None:
-    """Move task_state only from the states this backup put there (a rerun finds it moved).
+def move_task_state(fc: FlowContext, expected: tuple[str, ...], new: str | None, *,
+                    progress: int | None = None) -> None:
+    """Move task_state (and the server's ``progress``, if given) only from the states this backup
+    put there (a rerun finds it moved).
 
     A rerun after a newer backup began finds that backup's image_* states, and leaves them. A
     server this delivery saw in none of ``expected`` is not written: only a newer backup puts one
@@ -37,6 +39,8 @@ def move_task_state(fc: FlowContext, expected: tuple[str, ...], new: str | None)
     def move(i: Instance) -> None:
         if i.task_state in expected and not accepted_since(fc, instance_actions.CREATE_BACKUP):
             i.task_state = new
+            if progress is not None:
+                i.progress = progress
 
     fc.update_instance(move)
 
@@ -45,7 +49,7 @@ class ClearTaskStateOnRevert(Checkpoint):
     def revert(self, fc: FlowContext) -> None:
         image = fc.store.get_image(fc.params["image_id"])
         if image is None or image.status != "active":
-            move_task_state(fc, _IMAGE_TASKS, None)
+            move_task_state(fc, _IMAGE_TASKS, None, progress=0)
 
 
 class BeginSnapshot(Step):
@@ -67,7 +71,8 @@ class BeginSnapshot(Step):
 
 
 class UploadSnapshot(DriverOperation):
-    """The snapshot and its upload; the image's progress follows the upload while it is ``saving``."""
+    """The snapshot and its upload; the image's progress follows the upload while it is ``saving``,
+    and so does the server's (as a copy's does during a migration), back to 0 once it is done."""
 
     event = EVENT
     operation = "snapshot"
@@ -83,6 +88,10 @@ class UploadSnapshot(DriverOperation):
                 image.progress = status.progress
 
         fc.store.update_image(fc.params["image_id"], uploading)
+        server = fc.instance()
+        if server.task_state == TaskState.IMAGE_UPLOADING and server.progress != status.progress:
+            move_task_state(fc, (TaskState.IMAGE_UPLOADING,), TaskState.IMAGE_UPLOADING,
+                            progress=status.progress)
 
     def on_done(self, fc: FlowContext, status: OperationStatus) -> None:
         def activate(image: Image) -> None:
@@ -94,7 +103,7 @@ class UploadSnapshot(DriverOperation):
         if image is None:
             raise StepFailed(f"Image {fc.params['image_id']} was deleted during the upload")
         fc.store.add_backup(fc.run.instance_uuid, fc.params["backup_type"], image)
-        move_task_state(fc, (TaskState.IMAGE_UPLOADING,), None)
+        move_task_state(fc, (TaskState.IMAGE_UPLOADING,), None, progress=0)
 
     def revert(self, fc: FlowContext) -> None:
         super().revert(fc)

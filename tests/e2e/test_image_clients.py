@@ -141,8 +141,11 @@ print("ok", image_id)
 """
 
 
-@pytest.mark.skipif(not TEMPEST_PYTHON.exists(), reason="no Tempest venv in .cache/tempest-venvs")
 def test_tempest_image_waiters(dev_server: DevServer, tmp_path: Path) -> None:
+    if not TEMPEST_PYTHON.exists():  # .ci/run builds it before the tests
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no Tempest venv at {TEMPEST_PYTHON}: .ci/run builds it before the tests")
+        pytest.skip("no Tempest venv in .cache/tempest-venvs (bash tests/tempest/run builds it)")
     server_id = active_server(sdk(dev_server), "tempest-image-vm")
     script = tmp_path / "waiters.py"
     script.write_text(TEMPEST_SCRIPT)

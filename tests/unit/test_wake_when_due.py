@@ -128,20 +128,24 @@ def test_progress_wait__every_early_wake_passes_a_mark() -> None:
             assert wakes <= updates, (duration, updates, interval)
 
 
-def test_backup_upload_progress_moves_on_the_image(engine: Engine) -> None:
+def test_backup_upload_progress_moves_on_the_image_and_the_server(engine: Engine) -> None:
     engine.fleet.set_durations({"snapshot": 20.0, "snapshot_per_gb": 0.0})
     inst = engine.boot()
     ctx = demo_ctx()
     image = create_backup(engine.service, ctx, inst, name="b", backup_type="daily", rotation=1)
-    seen = []
+    seen, on_server = [], []
     while engine.queue.pending:
         engine.deliver_one()
         current = engine.store.get_image(image.id)
         if current is not None and current.status == "saving":
             seen.append(current.progress)
+            on_server.append(engine.store.get_instance(inst.id).progress)
     assert engine.store.get_image(image.id).status == "active"
     updates = engine.settings.engine.progress_updates
     assert seen == sorted(seen) and len(set(seen)) >= updates - 1
+    assert on_server == seen  # the server's progress is the upload's, as a migration's copy is
+    server = engine.store.get_instance(inst.id)
+    assert (server.task_state, server.progress) == (None, 0)
     assert deliveries(engine, ctx.request_id) <= 1 + updates
 
 
