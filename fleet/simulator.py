@@ -11,6 +11,7 @@ tests land a kill while a worker is inside a step.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any
 
@@ -24,12 +25,19 @@ from fleet.clock import FleetClock
 # Operations only some hypervisor types implement (Nova: resetNetwork was the XenAPI agent's).
 _HYPERVISOR_SUPPORT = {"reset_network": {"xen"}}
 
+# How long the operation a start just read or wrote answers the next poll of it without a read.
+_STARTED_FRESH_SECONDS = 0.1
+
 
 class SimulatedFleet:
     def __init__(self, store: Store, duration_scale: float = 1.0) -> None:
         self.store = store
         self.clock = FleetClock(store)
         self.scale = duration_scale
+        # This thread's last start: (op id, the op as read or written, clock offset, wall time then,
+        # monotonic time then). A step polls right after it starts; that poll is answered from this
+        # (as if it had run at that moment) instead of reading the op back. Any write to an op drops it.
+        self._started = threading.local()
 
     # ---- configuration ----------------------------------------------------------------
     def set_durations(self, durations: dict[str, float]) -> None:
@@ -91,8 +99,10 @@ class SimulatedFleet:
     def _start(self, op_id: str, operation: str, host: str, size_gb: int = 0,
                details: dict[str, Any] | None = None) -> None:
         # One read for all the start needs; the SET NX below is what makes a start happen once.
+        self._started.last = None
         reading = self.store.read_fleet(op_id=op_id, host=host)
         if reading.op is not None:
+            self._remember_start(op_id, reading.op, reading.clock_offset, time.time())
             return
         host_rec = reading.host
         if host_rec is None:
@@ -110,13 +120,26 @@ class SimulatedFleet:
         slowdown = 1.0
         if fault and fault["mode"] == "slow":  # takes ``factor`` times as long, then succeeds
             slowdown, fault = float(fault.get("factor") or 1.0), None
-        op = {"operation": operation, "host": host, "started_at": time.time() + reading.clock_offset,
+        wall = time.time()
+        op = {"operation": operation, "host": host, "started_at": wall + reading.clock_offset,
               "duration": self._duration(reading, operation, size_gb) * slowdown,
               "outcome": fault["mode"] if fault else "ok",
               "message": fault["message"] if fault else None,
               "details": details or {}, "cancelled": False}
-        # SET NX: two deliveries racing on one op_id start it once.
-        self.store.start_fleet_op(op_id, op)
+        # SET NX: two deliveries racing on one op_id start it once (the loser reads the winner's at its poll).
+        if self.store.start_fleet_op(op_id, op):
+            self._remember_start(op_id, op, reading.clock_offset, wall)
+
+    def _remember_start(self, op_id: str, op: dict[str, Any], clock_offset: float, wall: float) -> None:
+        self._started.last = (op_id, op, clock_offset, wall, time.monotonic())
+
+    def _just_started(self, op_id: str) -> tuple[dict[str, Any], float, float] | None:
+        """The op this thread's last start read or wrote, once, while fresh: (op, clock offset, wall time)."""
+        last = getattr(self._started, "last", None)
+        self._started.last = None
+        if last is None or last[0] != op_id or time.monotonic() - last[4] > _STARTED_FRESH_SECONDS:
+            return None
+        return last[1], last[2], last[3]
 
     def spawn(self, op_id: str, host: str, instance: Instance) -> None:
         self._start(op_id, "spawn", host)
@@ -215,14 +238,19 @@ class SimulatedFleet:
         self._start(op_id, "finish_revert_migration", source)
 
     def _update_op(self, op_id: str, **changes: Any) -> None:
+        self._started.last = None
         self.store.update_fleet_op(op_id, **changes)
 
     def delete_snapshot(self, host: str, image_id: str) -> None:
         self._check("delete_snapshot", host)
 
     def poll(self, op_id: str) -> OperationStatus:
-        reading = self.store.read_fleet(op_id=op_id, settings=False)
-        op = reading.op
+        started = self._just_started(op_id)
+        if started is not None:
+            op, clock_offset, wall = started
+        else:
+            reading = self.store.read_fleet(op_id=op_id, settings=False)
+            op, clock_offset, wall = reading.op, reading.clock_offset, time.time()
         if op is None:
             return OperationStatus(done=True, error=f"Unknown operation {op_id}")
         if op["cancelled"]:
@@ -230,7 +258,7 @@ class SimulatedFleet:
         forced = op.get("force_complete", False)
         if op["outcome"] == "hang" and not forced:
             return OperationStatus(done=False, progress=0, details=with_progress(op["details"], 0.0))
-        elapsed = time.time() + reading.clock_offset - op["started_at"]
+        elapsed = wall + clock_offset - op["started_at"]
         duration = op["duration"]
         fraction = 1.0 if duration <= 0 or forced else min(1.0, elapsed / duration)
         details = with_progress(op["details"], fraction)

@@ -183,8 +183,11 @@ class FlowContext:
         return inst
 
     def update_instance(self, mutate: Callable[[Instance], None]) -> Instance:
-        """The server's compare-and-set (``Store.update_instance``); what it wrote is the view from now on."""
-        inst = self.store.update_instance(self.run.instance_uuid, mutate)
+        """The server's compare-and-set (``Store.update_instance``) on this delivery's view of it when
+        it has one (``known``: one round trip while nobody else wrote it); what it wrote is the view
+        from now on."""
+        known = self._records.get((INSTANCE, self.run.instance_uuid)) if self.run.phase == "forward" else None
+        inst = self.store.update_instance(self.run.instance_uuid, mutate, known=known)
         self.remember(INSTANCE, inst.id, inst)
         return inst
 

@@ -13,6 +13,17 @@ from compute.store.actions import ActionRecords
 from compute.store.base import MarkerNotFound
 from compute.store.quotas import QuotaRecords, holding
 
+# KEYS: a server's record, ``instances:status``. ARGV: the record it is expected to hold, its new
+# value, the status it leaves and the one it enters ("" for none). Sets it and moves the count
+# only while it holds that.
+SWAP_COUNTED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[3], -1) end
+if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[4], 1) end
+return 1
+"""
+
 
 def counted_status(inst: Instance | None) -> str | None:
     """The status a server counts under in ``instances:status``: None once deleted (or gone)."""
@@ -252,6 +263,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         due_in: float = 0.0,
         also: Callable[[Any], None] | None = None,
         undoing: bool = False,
+        known: Instance | None = None,
     ) -> Instance:
         """Compare-and-set: ``mutate`` sees the current record and may raise to abort.
 
@@ -260,8 +272,17 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         ``also(pipe)`` queues further writes into that MULTI (e.g. a backup's image).
         ``undoing`` puts back a state this process itself changed a moment ago, so the
         transition table (which lists forward moves) is not consulted.
+        ``known``: the record as the caller last read or wrote it (left unchanged). A change that
+        writes nothing else but the status count (no action, no ``also``, the same quota holding,
+        ``deleted`` unchanged) is made on a copy and written only while the record is still exactly
+        that, in one round trip (``SWAP_COUNTED``); else, or when the change refuses that copy, it
+        is made on the record read afresh, so a refusal always comes from the stored record.
         """
         key = self._keys.instance(instance_id)
+        if known is not None and action is None and also is None:
+            swapped = self._swap_known_instance(key, known, mutate, undoing)
+            if swapped is not None:
+                return swapped
         seq = self.next_seq() if action is not None else 0
 
         def body(pipe: Any) -> Instance:
@@ -290,6 +311,27 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             return inst
 
         return self._transaction(body, key)
+
+    def _swap_known_instance(self, key: str, known: Instance, mutate: Callable[[Instance], None],
+                             undoing: bool) -> Instance | None:
+        """``update_instance``'s one-round-trip path; None when it does not apply or the record moved on."""
+        raw = known.model_dump_json()
+        inst = Instance.model_validate_json(raw)
+        try:
+            mutate(inst)
+            if not undoing:
+                check_task_transition(known.task_state, inst.task_state)
+        except Exception:  # noqa: BLE001 - the caller decides again on the stored record
+            return None
+        if inst.deleted != known.deleted or holding(inst) != holding(known):
+            return None
+        inst.updated_at = utcnow()
+        before, after = counted_status(known), counted_status(inst)
+        moved = before != after
+        swapped = self._script(SWAP_COUNTED)(
+            keys=[key, self._keys.instance_status_counts()],
+            args=[raw, inst.model_dump_json(), (before or "") if moved else "", (after or "") if moved else ""])
+        return inst if swapped else None
 
     def purge_instance_record(self, instance_id: str) -> None:
         """Undo of a create whose message could not be queued: the record, its index entry and the

@@ -33,7 +33,9 @@ Instances
 ``project:{project}:instances`` zset: the same for one project's servers. The per-project index of
     the server lists. TTL: none. Written with ``instances:live``.
 ``instance:{id}`` string: JSON Instance. Index: ``instances``, ``instances:live``, ``project:{project}:instances``. TTL: none.
-    instances.create_instance, put_instance, update_instance, purge_instance_record.
+    instances.create_instance, put_instance, update_instance, purge_instance_record. update_instance
+    with ``known`` (the caller's copy) writes it and its ``instances:status`` move in one Lua script
+    (instances.SWAP_COUNTED: only while the record is still that copy; else the WATCH path).
 ``instance:{id}:claims`` set: hosts holding a claim for the instance. The per-instance index of ``claim:*``. TTL: none.
     hosts.claim_resources, release_claim.
 ``instance:{id}:actions`` zset: request id -> seq. The per-instance index of ``action:{rid}``: a page of
