@@ -182,7 +182,7 @@ class SimulatedFleet:
 
     def _check(self, operation: str, host: str) -> None:
         """A synchronous check: fails when the host is unknown or down, or a fault rule says so."""
-        reading = self.store.read_fleet(host=host)
+        reading = self.store.read_fleet(host=host, settings=False, faults=True)
         host_rec = reading.host
         if host_rec is None:
             raise errors.DriverError(f"Compute host {host} could not be found.")

@@ -26,28 +26,37 @@ class FleetReading:
 
 class FleetState(StoreBase):
     def read_fleet(self, *, op_id: str | None = None, host: str | None = None,
-                   settings: bool = True) -> FleetReading:
-        """The clock offset; with ``settings`` the durations, runtime scale and fault rules; and the
-        operation ``op_id`` and the stored record of ``host`` when named: one pipelined read (the
-        values of one moment only as far as a pipeline's are; nothing here needs more)."""
+                   settings: bool = True, faults: bool | None = None) -> FleetReading:
+        """The clock offset; with ``settings`` the durations, runtime scale and fault rules (``faults``:
+        the rules alone, or not, whatever ``settings`` says); and the operation ``op_id`` and the stored
+        record of ``host`` when named: one pipelined read, its strings in one MGET (the values of one
+        moment only as far as a pipeline's are; nothing here needs more)."""
+        faults = settings if faults is None else faults
+        strings = [self._keys.fleet_clock_offset()]
+        if settings:
+            strings.append(self._keys.fleet_time_scale())
+        if op_id is not None:
+            strings.append(self._keys.fleet_op(op_id))
+        if host is not None:
+            strings.append(self._keys.host(host))
         pipe = self._client.pipeline(transaction=False)
-        pipe.get(self._keys.fleet_clock_offset())
+        pipe.mget(strings)
         if settings:
             pipe.hgetall(self._keys.fleet_durations())
-            pipe.get(self._keys.fleet_time_scale())
+        if faults:
             pipe.hgetall(self._keys.fleet_faults())
-        if op_id is not None:
-            pipe.get(self._keys.fleet_op(op_id))
-        if host is not None:
-            pipe.get(self._keys.host(host))
-        found = iter(pipe.execute())
+        replies = pipe.execute()
+        found, hashes = iter(replies[0]), iter(replies[1:])
         offset = float(next(found) or 0.0)
-        durations, scale, rules = {}, None, {}
+        durations: dict[str, float] = {}
+        scale = None
         if settings:
-            durations = {name: float(v) for name, v in next(found).items()}
             raw_scale = next(found)
             scale = None if raw_scale is None else float(raw_scale)
-            raw_rules = next(found)
+            durations = {name: float(v) for name, v in next(hashes).items()}
+        rules: dict[str, dict[str, Any]] = {}
+        if faults:
+            raw_rules = next(hashes)
             rules = {rule_id: json.loads(raw_rules[rule_id]) for rule_id in sorted(raw_rules)}
         op = host_rec = None
         if op_id is not None:

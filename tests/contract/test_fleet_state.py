@@ -74,3 +74,7 @@ def test_read_fleet__what_an_operation_needs_in_one_read(store: Store) -> None:
     clock_only = store.read_fleet(op_id="req-1:spawn", settings=False)
     assert (clock_only.clock_offset, clock_only.durations, clock_only.fault_rules) == (2.5, {}, {})
     assert clock_only.op == reading.op and clock_only.host is None
+
+    checked = store.read_fleet(host="compute-1", settings=False, faults=True)  # what a synchronous check needs
+    assert (checked.durations, checked.time_scale, checked.fault_rules) == ({}, None, reading.fault_rules)
+    assert checked.host == reading.host and checked.op is None
