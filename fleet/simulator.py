@@ -32,12 +32,13 @@ _STARTED_FRESH_SECONDS = 0.1
 class SimulatedFleet:
     def __init__(self, store: Store, duration_scale: float = 1.0) -> None:
         self.store = store
-        self.clock = FleetClock(store)
         self.scale = duration_scale
         # This thread's last start: (op id, the op as read or written, clock offset, wall time then,
         # monotonic time then). A step polls right after it starts; that poll is answered from this
-        # (as if it had run at that moment) instead of reading the op back. Any write to an op drops it.
+        # (as if it had run at that moment) instead of reading the op back, and the clock's offset
+        # too meanwhile. Any write to an op drops it.
         self._started = threading.local()
+        self.clock = FleetClock(store, recent_offset=self._recent_offset, on_advance=self._forget_start)
 
     # ---- configuration ----------------------------------------------------------------
     def set_durations(self, durations: dict[str, float]) -> None:
@@ -132,6 +133,16 @@ class SimulatedFleet:
 
     def _remember_start(self, op_id: str, op: dict[str, Any], clock_offset: float, wall: float) -> None:
         self._started.last = (op_id, op, clock_offset, wall, time.monotonic())
+
+    def _forget_start(self) -> None:
+        self._started.last = None
+
+    def _recent_offset(self) -> float | None:
+        """The clock offset this thread's last start read, while fresh (kept for its poll)."""
+        last = getattr(self._started, "last", None)
+        if last is None or time.monotonic() - last[4] > _STARTED_FRESH_SECONDS:
+            return None
+        return float(last[2])
 
     def _just_started(self, op_id: str) -> tuple[dict[str, Any], float, float] | None:
         """The op this thread's last start read or wrote, once, while fresh: (op, clock offset, wall time)."""

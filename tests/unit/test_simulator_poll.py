@@ -2,6 +2,8 @@
 (no read back), and only then: another op, a later poll, a cancel or a stale start all read the store."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from compute.models import Instance
@@ -66,3 +68,17 @@ def test_another_op_or_a_stale_start__is_read(fleet: SimulatedFleet, reads: list
     fleet.power_on("op-3", HOST, guest())
     assert fleet.poll("op-3").error is None
     assert reads == ["op-1", "op-2", "op-3", "op-3"]
+
+
+def test_the_clock_after_a_start__uses_its_offset_until_it_moves(
+        fleet: SimulatedFleet, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet.clock.advance(100.0)
+    fleet.power_off("op-1", HOST, guest())
+    offset_reads: list[str] = []
+    real_offset = store.fleet_clock_offset
+    monkeypatch.setattr(store, "fleet_clock_offset", lambda: offset_reads.append("read") or real_offset())
+    assert fleet.clock.now() - 100.0 == pytest.approx(time.time(), abs=1.0)
+    assert offset_reads == []  # the start's reading
+    fleet.clock.advance(50.0)  # the jump is read by the next now()
+    assert fleet.clock.now() - 150.0 == pytest.approx(time.time(), abs=1.0)
+    assert offset_reads == ["read"]
