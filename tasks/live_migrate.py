@@ -345,8 +345,7 @@ class PostLiveMigration(OnDestination, DriverOperation):
     def moved_on(fc: FlowContext, migration: Migration) -> bool:
         """The server has left the source (this move was made), or a newer migration of it began."""
         inst = fc.instance()
-        newest = fc.store.list_migrations(inst.id, limit=1)[0]
-        return inst.host != migration.source_compute or newest.id != migration.id
+        return inst.host != migration.source_compute or fc.store.newest_migration_id(inst.id) != migration.id
 
 
 class LiveMigrateFlow(Flow):

@@ -60,6 +60,11 @@ class MigrationRecords(StoreBase):
         ids = self._client.zrevrange(index, 0, -1 if limit is None else limit - 1)
         return self._load_many(Migration, (self._keys.migration(i) for i in ids))
 
+    def newest_migration_id(self, instance_uuid: str) -> int | None:
+        """The id of a server's newest migration (its index's head), without reading the record."""
+        head = self._client.zrevrange(self._keys.instance_migrations(instance_uuid), 0, 0)
+        return int(head[0]) if head else None
+
     def page_migrations(self, limit: int, *, project_id: str | None = None, marker: str | None = None,
                         keep: Callable[[Migration], bool] | None = None) -> list[Migration]:
         """One page of migrations, newest first, from ``migrations`` (every project's) or

@@ -35,6 +35,7 @@ def test_list__newest_first_overall_and_per_server(store: Store) -> None:
     assert [m.id for m in store.list_migrations()] == [a2.id, b1.id, a1.id]
     assert [m.id for m in store.list_migrations("vm-a")] == [a2.id, a1.id]
     assert store.list_migrations("vm-c") == []
+    assert (store.newest_migration_id("vm-a"), store.newest_migration_id("vm-c")) == (a2.id, None)
 
 
 def test_update__an_allowed_move_is_written(store: Store) -> None:
