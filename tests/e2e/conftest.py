@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -11,11 +12,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 import yaml
 
+from tests.support.contexts import IMAGE_ID
 from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +37,17 @@ class DevServer:
         env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(self.clouds_yaml))
         return subprocess.run([exe, "--os-cloud", "compute-actions", *args], capture_output=True, text=True,
                               env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def osc(self, *args: str) -> Any:
+        """Run the CLI, assert it succeeded, and return its JSON output (its text when not asked for JSON)."""
+        done = self.openstack(*args)
+        assert done.returncode == 0, f"openstack {' '.join(args)}: {done.stdout}{done.stderr}"
+        return json.loads(done.stdout) if "json" in args else done.stdout
+
+    def boot(self, name: str, *extra: str, flavor: str = "m1.tiny") -> dict[str, Any]:
+        """``openstack server create --wait`` with no network, as every client test boots."""
+        return self.osc("server", "create", "--image", IMAGE_ID, "--flavor", flavor, "--nic", "none", "--wait",
+                        *extra, "-f", "json", name)
 
 
 def free_port() -> int:

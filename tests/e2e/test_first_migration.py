@@ -3,14 +3,12 @@ a server booted with no zone, then ``openstack server migrate --live-migration <
 and a cold migration confirmed. Its own `compute-actions dev`, so the fleet is as shipped."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import DevServer, running_dev_server
-from tests.support.contexts import IMAGE_ID
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -22,19 +20,8 @@ def fresh_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         yield server
 
 
-def osc(dev: DevServer, *args: str) -> Any:
-    done = dev.openstack(*args)
-    assert done.returncode == 0, f"openstack {' '.join(args)}: {done.stdout}{done.stderr}"
-    return json.loads(done.stdout) if "json" in args else done.stdout
-
-
 def shown(dev: DevServer, server_id: str) -> dict[str, Any]:
-    return osc(dev, "server", "show", server_id, "-f", "json")
-
-
-def boot_with_no_zone(dev: DevServer, name: str) -> dict[str, Any]:
-    return osc(dev, "server", "create", "--image", IMAGE_ID, "--flavor", "m1.tiny", "--nic", "none", "--wait",
-               name, "-f", "json")
+    return dev.osc("server", "show", server_id, "-f", "json")
 
 
 def wait_status(dev: DevServer, server_id: str, status: str) -> dict[str, Any]:
@@ -47,7 +34,7 @@ def wait_status(dev: DevServer, server_id: str, status: str) -> dict[str, Any]:
 
 
 def test_live_migrate_with_no_host__a_server_booted_with_no_zone_moves(fresh_dev: DevServer) -> None:
-    server = boot_with_no_zone(fresh_dev, "first-live")
+    server = fresh_dev.boot("first-live")
     source = server["OS-EXT-SRV-ATTR:host"]
     # The host with the most free RAM, whose hypervisor is the newest: only its own kind can take a guest from it.
     assert (server["status"], source) == ("ACTIVE", "compute-kvm-3")
@@ -57,19 +44,19 @@ def test_live_migrate_with_no_host__a_server_booted_with_no_zone_moves(fresh_dev
              "the server to move", interval=0.5)
     moved = wait_status(fresh_dev, server["id"], "ACTIVE")
     assert moved["OS-EXT-SRV-ATTR:host"] not in (None, source)
-    [migration] = osc(fresh_dev, "server", "migration", "list", "--server", server["id"], "-f", "json")
+    [migration] = fresh_dev.osc("server", "migration", "list", "--server", server["id"], "-f", "json")
     assert (migration["Status"], migration["Type"]) == ("completed", "live-migration")
     assert (migration["Source Compute"], migration["Dest Compute"]) == (source, moved["OS-EXT-SRV-ATTR:host"])
 
 
 def test_cold_migrate_and_confirm__a_server_booted_with_no_zone_moves(fresh_dev: DevServer) -> None:
-    server = boot_with_no_zone(fresh_dev, "first-cold")
+    server = fresh_dev.boot("first-cold")
     source = server["OS-EXT-SRV-ATTR:host"]
-    osc(fresh_dev, "server", "migrate", server["id"])
+    fresh_dev.osc("server", "migrate", server["id"])
     resized = wait_status(fresh_dev, server["id"], "VERIFY_RESIZE")
     assert resized["OS-EXT-SRV-ATTR:host"] not in (None, source)
-    osc(fresh_dev, "server", "migration", "confirm", server["id"])
+    fresh_dev.osc("server", "migration", "confirm", server["id"])
     confirmed = wait_status(fresh_dev, server["id"], "ACTIVE")
     assert confirmed["OS-EXT-SRV-ATTR:host"] == resized["OS-EXT-SRV-ATTR:host"]
-    [migration] = osc(fresh_dev, "server", "migration", "list", "--server", server["id"], "-f", "json")
+    [migration] = fresh_dev.osc("server", "migration", "list", "--server", server["id"], "-f", "json")
     assert (migration["Status"], migration["Type"]) == ("confirmed", "migration")

@@ -11,7 +11,6 @@ own `compute-actions dev`: the test disables a host.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -23,7 +22,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import DevServer, running_dev_server
-from tests.support.contexts import IMAGE_ID
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -38,12 +36,6 @@ def maintenance_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSer
         yield server
 
 
-def osc(dev: DevServer, *args: str) -> Any:
-    done = dev.openstack(*args)
-    assert done.returncode == 0, f"openstack {' '.join(args)}: {done.stdout}{done.stderr}"
-    return json.loads(done.stdout) if "json" in args else done.stdout
-
-
 def nova_cli(dev: DevServer, *args: str) -> subprocess.CompletedProcess[str]:
     """The nova CLI with the README's OS_* variables and nothing else of the caller's OS_* environment."""
     exe = shutil.which("nova", path=str(Path(sys.executable).parent)) or shutil.which("nova")
@@ -56,22 +48,17 @@ def nova_cli(dev: DevServer, *args: str) -> subprocess.CompletedProcess[str]:
                           stdin=subprocess.DEVNULL, check=False)
 
 
-def boot(dev: DevServer, name: str, *extra: str) -> dict[str, Any]:
-    return osc(dev, "server", "create", "--image", IMAGE_ID, "--flavor", "m1.tiny", "--nic", "none", *extra,
-               "--wait", name, "-f", "json")
-
-
 def server(dev: DevServer, server_id: str) -> dict[str, Any]:
-    return osc(dev, "server", "show", server_id, "-f", "json")
+    return dev.osc("server", "show", server_id, "-f", "json")
 
 
 def running_vms(dev: DevServer, host: str) -> int:
     """``openstack hypervisor show``; running_vms is in the API up to 2.87 (Nova dropped it in 2.88)."""
-    return osc(dev, "--os-compute-api-version", "2.87", "hypervisor", "show", host, "-f", "json")["running_vms"]
+    return dev.osc("--os-compute-api-version", "2.87", "hypervisor", "show", host, "-f", "json")["running_vms"]
 
 
 def service_of(dev: DevServer, host: str) -> dict[str, Any]:
-    [found] = osc(dev, "compute", "service", "list", "--host", host, "--service", "nova-compute", "--long",
+    [found] = dev.osc("compute", "service", "list", "--host", host, "--service", "nova-compute", "--long",
                   "-f", "json")
     return found
 
@@ -82,12 +69,12 @@ def test_drain_a_host_for_maintenance_and_bring_it_back(maintenance_dev: DevServ
 
 def drain_a_host_and_bring_it_back(dev: DevServer, timeout: float = 120) -> None:
     """The operator's day of issue 10, on any deployment the CLIs can reach (dev or production shape)."""
-    ids = [boot(dev, f"maint-{n}")["id"] for n in range(SERVERS)]
+    ids = [dev.boot(f"maint-{n}")["id"] for n in range(SERVERS)]
     assert {server(dev, i)["OS-EXT-SRV-ATTR:host"] for i in ids} == {HOST}
     assert running_vms(dev, HOST) == SERVERS
 
     # 1. Take the host out of scheduling, with the reason operators read.
-    osc(dev, "compute", "service", "set", "--disable", "--disable-reason", "maintenance", HOST, "nova-compute")
+    dev.osc("compute", "service", "set", "--disable", "--disable-reason", "maintenance", HOST, "nova-compute")
     found = service_of(dev, HOST)
     assert (found["Status"], found["Disabled Reason"]) == ("disabled", "maintenance")
 
@@ -108,20 +95,20 @@ def drain_a_host_and_bring_it_back(dev: DevServer, timeout: float = 120) -> None
         shown = wait_for(lambda server_id=server_id: moved(server_id), timeout, f"{server_id} to leave {HOST}",
                          interval=0.5)
         assert shown["OS-EXT-SRV-ATTR:host"]
-        [migration] = osc(dev, "server", "migration", "list", "--server", server_id, "-f", "json")
+        [migration] = dev.osc("server", "migration", "list", "--server", server_id, "-f", "json")
         assert (migration["Type"], migration["Status"], migration["Source Compute"]) == (
             "live-migration", "completed", HOST)
         assert migration["Dest Compute"] == shown["OS-EXT-SRV-ATTR:host"]
     assert running_vms(dev, HOST) == 0
 
     # While disabled, a new server goes elsewhere.
-    assert boot(dev, "maint-while-disabled")["OS-EXT-SRV-ATTR:host"] != HOST
+    assert dev.boot("maint-while-disabled")["OS-EXT-SRV-ATTR:host"] != HOST
 
     # 4. Back in service: the host takes new servers again.
-    osc(dev, "compute", "service", "set", "--enable", HOST, "nova-compute")
+    dev.osc("compute", "service", "set", "--enable", HOST, "nova-compute")
     assert service_of(dev, HOST)["Status"] == "enabled"
-    again = boot(dev, "maint-after")  # no zone: the emptied host has the most free RAM again
+    again = dev.boot("maint-after")  # no zone: the emptied host has the most free RAM again
     assert (again["status"], again["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", HOST)
-    pinned = boot(dev, "maint-pinned", "--availability-zone", f"nova:{HOST}")
+    pinned = dev.boot("maint-pinned", "--availability-zone", f"nova:{HOST}")
     assert (pinned["status"], pinned["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", HOST)
     assert running_vms(dev, HOST) == 2

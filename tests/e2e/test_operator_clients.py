@@ -6,7 +6,6 @@ These tests change the fleet (disable hosts, zone them, delete a service), so th
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,7 +17,6 @@ from keystoneauth1 import session, token_endpoint
 from novaclient import client as nova_client
 
 from tests.e2e.conftest import DevServer, running_dev_server
-from tests.support.contexts import IMAGE_ID
 
 pytestmark = pytest.mark.e2e
 
@@ -42,13 +40,6 @@ def operator_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer
         yield replace(server, clouds_yaml=clouds)
 
 
-def osc(dev: DevServer, *args: str) -> Any:
-    """Run the CLI, assert it succeeded, and return its JSON output (or its text when not asked for JSON)."""
-    done = dev.openstack(*args)
-    assert done.returncode == 0, f"openstack {' '.join(args)}: {done.stderr}"
-    return json.loads(done.stdout) if "json" in args else done.stdout
-
-
 def sdk(dev: DevServer) -> openstack.connection.Connection:
     return openstack.connect(auth_type="admin_token", auth={"endpoint": dev.endpoint, "token": "admin:admin"})
 
@@ -59,58 +50,53 @@ def nova(dev: DevServer, version: str):  # noqa: ANN201
 
 
 def services(dev: DevServer, *extra: str) -> dict[str, dict[str, Any]]:
-    return {s["Host"]: s for s in osc(dev, *extra, "compute", "service", "list", "--long", "-f", "json")}
-
-
-def boot(dev: DevServer, name: str, *extra: str) -> dict[str, Any]:
-    return osc(dev, "server", "create", "--image", IMAGE_ID, "--flavor", "1", "--nic", "none", "--wait",
-               *extra, "-f", "json", name)
+    return {s["Host"]: s for s in dev.osc(*extra, "compute", "service", "list", "--long", "-f", "json")}
 
 
 def host_of(dev: DevServer, server_id: str) -> str:
-    return osc(dev, "server", "show", server_id, "-f", "json")["OS-EXT-SRV-ATTR:host"]
+    return dev.osc("server", "show", server_id, "-f", "json")["OS-EXT-SRV-ATTR:host"]
 
 
 # ---- os-services ---------------------------------------------------------------------------------------
 def test_openstack_cli__service_set_disable_enable_down_up(operator_dev: DevServer) -> None:
     dev = operator_dev
-    osc(dev, "compute", "service", "set", "--disable", "--disable-reason", "maintenance", "compute-kvm-1",
+    dev.osc("compute", "service", "set", "--disable", "--disable-reason", "maintenance", "compute-kvm-1",
         "nova-compute")
     kvm1 = services(dev)["compute-kvm-1"]
     assert (kvm1["Status"], kvm1["Disabled Reason"], kvm1["State"]) == ("disabled", "maintenance", "up")
-    osc(dev, "compute", "service", "set", "--enable", "compute-kvm-1", "nova-compute")
+    dev.osc("compute", "service", "set", "--enable", "compute-kvm-1", "nova-compute")
     kvm1 = services(dev)["compute-kvm-1"]
     assert (kvm1["Status"], kvm1["Disabled Reason"]) == ("enabled", None)
-    osc(dev, "compute", "service", "set", "--down", "compute-kvm-1", "nova-compute")
+    dev.osc("compute", "service", "set", "--down", "compute-kvm-1", "nova-compute")
     kvm1 = services(dev)["compute-kvm-1"]
     assert (kvm1["State"], kvm1["Forced Down"]) == ("down", True)
-    osc(dev, "compute", "service", "set", "--up", "compute-kvm-1", "nova-compute")
+    dev.osc("compute", "service", "set", "--up", "compute-kvm-1", "nova-compute")
     assert services(dev)["compute-kvm-1"]["State"] == "up"
 
 
 def test_openstack_cli__service_set_below_253_uses_the_action_routes(operator_dev: DevServer) -> None:
     dev = operator_dev
     old = ("--os-compute-api-version", "2.11")
-    osc(dev, *old, "compute", "service", "set", "--disable", "--disable-reason", "fan", "--down", "compute-kvm-3",
+    dev.osc(*old, "compute", "service", "set", "--disable", "--disable-reason", "fan", "--down", "compute-kvm-3",
         "nova-compute")
     kvm3 = services(dev, *old)["compute-kvm-3"]
     assert (kvm3["ID"], kvm3["Status"], kvm3["Disabled Reason"], kvm3["State"], kvm3["Forced Down"]) == (
         3, "disabled", "fan", "down", True)
-    osc(dev, *old, "compute", "service", "set", "--enable", "--up", "compute-kvm-3", "nova-compute")
+    dev.osc(*old, "compute", "service", "set", "--enable", "--up", "compute-kvm-3", "nova-compute")
     kvm3 = services(dev)["compute-kvm-3"]
     assert (kvm3["Status"], kvm3["State"]) == ("enabled", "up")
 
 
 def test_openstack_cli__a_disabled_host_gets_no_new_server(operator_dev: DevServer) -> None:
     dev = operator_dev
-    listed = osc(dev, "compute", "service", "list", "-f", "json")
+    listed = dev.osc("compute", "service", "list", "-f", "json")
     others = sorted(s["Host"] for s in listed if s["Host"] != "compute-xen-2")
     try:
         for host in others:
-            osc(dev, "compute", "service", "set", "--disable", "--disable-reason", "drain", host, "nova-compute")
-        server = boot(dev, "drained")
+            dev.osc("compute", "service", "set", "--disable", "--disable-reason", "drain", host, "nova-compute")
+        server = dev.boot("drained", flavor="1")
         assert host_of(dev, server["id"]) == "compute-xen-2"
-        osc(dev, "server", "delete", "--wait", server["id"])
+        dev.osc("server", "delete", "--wait", server["id"])
     finally:
         for host in others:
             dev.openstack("compute", "service", "set", "--enable", host, "nova-compute")
@@ -133,51 +119,51 @@ def test_novaclient__services_by_host_below_253_and_by_uuid_from_253(operator_de
 # ---- aggregates and zones --------------------------------------------------------------------------------
 def test_openstack_cli__aggregate_lifecycle_and_zone_listing(operator_dev: DevServer) -> None:
     dev = operator_dev
-    created = osc(dev, "aggregate", "create", "--zone", "az1", "--property", "ssd=true", "agg-az1", "-f", "json")
+    created = dev.osc("aggregate", "create", "--zone", "az1", "--property", "ssd=true", "agg-az1", "-f", "json")
     assert (created["name"], created["availability_zone"]) == ("agg-az1", "az1")
     for host in AZ1:
-        osc(dev, "aggregate", "add", "host", "agg-az1", host)
-    [listed] = osc(dev, "aggregate", "list", "--long", "-f", "json")
+        dev.osc("aggregate", "add", "host", "agg-az1", host)
+    [listed] = dev.osc("aggregate", "list", "--long", "-f", "json")
     assert (listed["Name"], listed["Availability Zone"], listed["Hosts"]) == ("agg-az1", "az1", list(AZ1))
-    osc(dev, "aggregate", "set", "--property", "rack=r1", "agg-az1")
-    osc(dev, "aggregate", "unset", "--property", "rack", "agg-az1")
-    shown = osc(dev, "aggregate", "show", "agg-az1", "-f", "json")
+    dev.osc("aggregate", "set", "--property", "rack=r1", "agg-az1")
+    dev.osc("aggregate", "unset", "--property", "rack", "agg-az1")
+    shown = dev.osc("aggregate", "show", "agg-az1", "-f", "json")
     assert shown["properties"] == {"ssd": "true"} and shown["hosts"] == list(AZ1)
     assert services(dev)["compute-kvm-1"]["Zone"] == "az1" and services(dev)["compute-kvm-3"]["Zone"] == "nova"
 
-    zones = osc(dev, "availability", "zone", "list", "-f", "json")
+    zones = dev.osc("availability", "zone", "list", "-f", "json")
     assert {(z["Zone Name"], z["Zone Status"]) for z in zones} == {("az1", "available"), ("nova", "available")}
-    rows = osc(dev, "availability", "zone", "list", "--long", "-f", "json")
+    rows = dev.osc("availability", "zone", "list", "--long", "-f", "json")
     assert {r["Host Name"] for r in rows if r["Zone Name"] == "az1"} == set(AZ1)
     assert all(r["Service Name"] == "nova-compute" for r in rows)
 
-    hypervisor = osc(dev, "hypervisor", "show", "compute-kvm-1", "-f", "json")
+    hypervisor = dev.osc("hypervisor", "show", "compute-kvm-1", "-f", "json")
     assert hypervisor["aggregates"] == ["agg-az1"]
     assert hypervisor["uptime"] and hypervisor["load_average"]
-    older = osc(dev, "--os-compute-api-version", "2.53", "hypervisor", "show", "compute-kvm-3", "-f", "json")
+    older = dev.osc("--os-compute-api-version", "2.53", "hypervisor", "show", "compute-kvm-3", "-f", "json")
     assert older["aggregates"] == [] and older["uptime"]  # from GET /os-hypervisors/{id}/uptime
 
 
 def test_openstack_cli__a_server_booted_into_a_zone_moves_only_within_it(operator_dev: DevServer) -> None:
     dev = operator_dev
     conn = sdk(dev)
-    server = boot(dev, "in-az1", "--availability-zone", "az1")
+    server = dev.boot("in-az1", "--availability-zone", "az1", flavor="1")
     first = host_of(dev, server["id"])
     assert first in AZ1 and server["OS-EXT-AZ:availability_zone"] == "az1"
     other = AZ1[1] if first == AZ1[0] else AZ1[0]
-    osc(dev, "server", "migrate", "--live-migration", server["id"])
+    dev.osc("server", "migrate", "--live-migration", server["id"])
     conn.compute.wait_for_server(conn.compute.get_server(server["id"]), status="ACTIVE", wait=90, interval=0.3)
     assert host_of(dev, server["id"]) == other  # compute-kvm-3 has more free RAM, but is not in az1
-    osc(dev, "server", "migrate", server["id"])
+    dev.osc("server", "migrate", server["id"])
     conn.compute.wait_for_server(conn.compute.get_server(server["id"]), status="VERIFY_RESIZE", wait=90,
                                  interval=0.3)
     assert host_of(dev, server["id"]) == first
-    osc(dev, "server", "migration", "confirm", server["id"])
+    dev.osc("server", "migration", "confirm", server["id"])
     conn.compute.wait_for_server(conn.compute.get_server(server["id"]), status="ACTIVE", wait=90, interval=0.3)
 
     refused = dev.openstack("aggregate", "remove", "host", "agg-az1", first)
     assert refused.returncode != 0 and "would change" in refused.stderr  # 409: its server would change zone
-    osc(dev, "server", "delete", "--wait", server["id"])
+    dev.osc("server", "delete", "--wait", server["id"])
 
 
 def test_novaclient_and_sdk__aggregates_zones_and_uptime(operator_dev: DevServer) -> None:
@@ -207,7 +193,7 @@ def test_novaclient_and_sdk__aggregates_zones_and_uptime(operator_dev: DevServer
 def test_openstack_cli__service_delete_removes_the_host(operator_dev: DevServer) -> None:
     dev = operator_dev
     xen2 = services(dev)["compute-xen-2"]["ID"]
-    osc(dev, "compute", "service", "delete", xen2)
+    dev.osc("compute", "service", "delete", xen2)
     assert "compute-xen-2" not in services(dev)
-    hypervisors = osc(dev, "hypervisor", "list", "-f", "json")
+    hypervisors = dev.osc("hypervisor", "list", "-f", "json")
     assert "compute-xen-2" not in [h["Hypervisor Hostname"] for h in hypervisors]
