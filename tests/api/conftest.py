@@ -23,6 +23,7 @@ from compute.states import PowerState, VmState
 from compute.store import Store
 from fleet.simulator import SimulatedFleet
 from tests.support.contexts import IMAGE_ID
+from tests.support.engine import Engine, build_engine
 
 ADMIN = {"X-Auth-Token": "admin:admin"}
 OWNER = {"X-Auth-Token": "alice:demo"}
@@ -78,6 +79,18 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def engine(store: Store, fleet: SimulatedFleet, settings: Settings) -> Engine:
+    """The in-process engine: ``engine.drain()`` runs what the API queued, as workers would."""
+    return build_engine(store, fleet, settings)
+
+
+@pytest.fixture
+def engine_client(engine: Engine, settings: Settings) -> FlaskClient:
+    """A client whose service queues into ``engine``."""
+    return create_app(settings, engine.service).test_client()
 
 
 @pytest.fixture

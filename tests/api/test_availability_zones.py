@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from compute.store import Store
 from tests.api.conftest import ADMIN, HOST, OWNER, fault, mv
-from tests.api.test_services_update import boot, engine, engine_client, put, shown  # noqa: F401 - fixtures
+from tests.api.test_services_update import boot, shown
 from tests.support.engine import Engine
 
 AZ1 = ("compute-kvm-1", "compute-kvm-2")

@@ -11,26 +11,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from api.app import create_app
-from compute.settings import Settings
 from compute.store import Store
-from fleet.simulator import SimulatedFleet
 from tests.support.contexts import IMAGE_ID
-from tests.support.engine import Engine, build_engine
+from tests.support.engine import Engine
 
 ADMIN = {"X-Auth-Token": "admin:admin"}
 MEMBER = {"X-Auth-Token": "alice:demo"}
 NOVA_MESSAGE = "No valid host was found. There are not enough hosts available."
-
-
-@pytest.fixture
-def engine(store: Store, fleet: SimulatedFleet, settings: Settings) -> Engine:
-    return build_engine(store, fleet, settings)
-
-
-@pytest.fixture
-def engine_client(engine: Engine, settings: Settings) -> FlaskClient:
-    return create_app(settings, engine.service).test_client()
 
 
 @pytest.fixture

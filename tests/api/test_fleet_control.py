@@ -3,14 +3,12 @@ input, and every change taking effect at the simulator's next operation or check
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from api.app import create_app
 from compute import fleet_control
 from compute.models import Instance
 from compute.settings import REPO_ROOT
@@ -18,7 +16,7 @@ from compute.store import Store
 from fleet.simulator import SimulatedFleet
 from tests.api.conftest import ADMIN, HOST, NOBODY, OWNER, fault, mv
 from tests.support.contexts import IMAGE_ID
-from tests.support.engine import Engine, build_engine
+from tests.support.engine import Engine
 
 FLEET = "/compute-actions/v1/fleet"
 ROUTES = [("get", "/hosts", None), ("patch", "/hosts/compute-kvm-1", {"up": False}), ("get", "/operations", None),
@@ -253,16 +251,6 @@ def test_time_scale__bad_bodies_are_400(client: FlaskClient, store: Store, body:
 
 
 # ---- the documented example, on the in-memory engine ---------------------------------------------
-@pytest.fixture
-def engine(store: Store, fleet: SimulatedFleet, settings: Any) -> Engine:
-    return build_engine(store, fleet, settings)
-
-
-@pytest.fixture
-def engine_client(engine: Engine, settings: Any) -> Iterator[FlaskClient]:
-    yield create_app(settings, engine.service).test_client()
-
-
 def test_a_pre_check_fault_on_the_first_choice__the_migration_retries_on_another_host(
         engine_client: FlaskClient, engine: Engine) -> None:
     client = engine_client

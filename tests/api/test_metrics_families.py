@@ -33,26 +33,16 @@ API_FAMILIES = {
 }
 
 
-@pytest.fixture
-def engine(store: Store, fleet: SimulatedFleet, settings: Settings) -> Engine:
-    return build_engine(store, fleet, settings)
-
-
-@pytest.fixture
-def api(engine: Engine, settings: Settings) -> FlaskClient:
-    return create_app(settings, engine.service).test_client()
-
-
-def boot(api: FlaskClient, engine: Engine) -> str:
-    response = api.post("/v2.1/servers", headers=ADMIN, json={"server": {
+def boot(engine_client: FlaskClient, engine: Engine) -> str:
+    response = engine_client.post("/v2.1/servers", headers=ADMIN, json={"server": {
         "name": "vm", "flavorRef": "2", "imageRef": IMAGE_ID}})
     assert response.status_code == 202, response.get_json()
     engine.drain()
     return response.get_json()["server"]["id"]
 
 
-def scrape(api: FlaskClient) -> dict[str, list[tuple[str, dict[str, str], float]]]:
-    response = api.get("/metrics", headers=ADMIN)
+def scrape(engine_client: FlaskClient) -> dict[str, list[tuple[str, dict[str, str], float]]]:
+    response = engine_client.get("/metrics", headers=ADMIN)
     assert response.status_code == 200
     return scraped_families(response.get_data(as_text=True))
 
@@ -64,13 +54,13 @@ def value(families: dict[str, Any], family: str, sample: str, **labels: str) -> 
     return None
 
 
-def test_after_a_live_migration__every_family_is_served(api: FlaskClient, engine: Engine) -> None:
-    server_id = boot(api, engine)
-    response = api.post(f"/v2.1/servers/{server_id}/action", headers={**ADMIN, **mv("2.34")},
+def test_after_a_live_migration__every_family_is_served(engine_client: FlaskClient, engine: Engine) -> None:
+    server_id = boot(engine_client, engine)
+    response = engine_client.post(f"/v2.1/servers/{server_id}/action", headers={**ADMIN, **mv("2.34")},
                         json={"os-migrateLive": {"host": None, "block_migration": "auto"}})
     assert response.status_code == 202
     engine.drain()
-    families = scrape(api)
+    families = scrape(engine_client)
     assert API_FAMILIES <= set(families), API_FAMILIES - set(families)
     assert value(families, "compute_actions_http_requests", "compute_actions_http_requests_total",
                  method="POST", route=ACTION_ROUTE, code="202") >= 1
@@ -85,11 +75,11 @@ def test_after_a_live_migration__every_family_is_served(api: FlaskClient, engine
     assert value(families, "compute_actions_servers", "compute_actions_servers", status="ACTIVE") == 1
 
 
-def test_an_unknown_path__is_one_unmatched_route_not_a_series_per_path(api: FlaskClient) -> None:
-    before = scrape(api)
+def test_an_unknown_path__is_one_unmatched_route_not_a_series_per_path(engine_client: FlaskClient) -> None:
+    before = scrape(engine_client)
     for n in range(3):
-        assert api.get(f"/no/such/{uuid.uuid4()}/{n}").status_code == 404
-    after = scrape(api)
+        assert engine_client.get(f"/no/such/{uuid.uuid4()}/{n}").status_code == 404
+    after = scrape(engine_client)
     labels = {"method": "GET", "route": UNMATCHED_ROUTE, "code": "404"}
     grown = (value(after, "compute_actions_http_requests", "compute_actions_http_requests_total", **labels) or 0) - (
         value(before, "compute_actions_http_requests", "compute_actions_http_requests_total", **labels) or 0)
@@ -97,11 +87,11 @@ def test_an_unknown_path__is_one_unmatched_route_not_a_series_per_path(api: Flas
     assert not any("/no/such" in labels.get("route", "") for _, labels, _ in after["compute_actions_http_requests"])
 
 
-def test_live_workers__counts_the_heartbeats_that_have_not_expired(api: FlaskClient, store: Store) -> None:
+def test_live_workers__counts_the_heartbeats_that_have_not_expired(engine_client: FlaskClient, store: Store) -> None:
     for name in ("w1@a", "w2@b"):
         store.record_heartbeat(WorkerHeartbeat(name=name, pid=1, hostname="a", time="2026-01-01T00:00:00",
                                                interval_seconds=10, ttl_seconds=30))
-    assert value(scrape(api), "compute_actions_live_workers", "compute_actions_live_workers") == 2
+    assert value(scrape(engine_client), "compute_actions_live_workers", "compute_actions_live_workers") == 2
 
 
 @pytest.mark.redis
@@ -122,5 +112,5 @@ def test_queue_depth__is_the_length_of_the_brokers_queue(store: Store, fleet: Si
         broker.delete(queue, f"{queue}{metrics_view.KOMBU_PRIORITY_SEPARATOR}3")
 
 
-def test_queue_depth__is_left_out_for_the_in_process_broker(api: FlaskClient) -> None:
-    assert "compute_actions_queue_depth" not in scrape(api)
+def test_queue_depth__is_left_out_for_the_in_process_broker(engine_client: FlaskClient) -> None:
+    assert "compute_actions_queue_depth" not in scrape(engine_client)

@@ -9,22 +9,10 @@ from flask.testing import FlaskClient
 from api.app import ACCESS_LOG, create_app
 from compute import log_context
 from compute.settings import Settings
-from compute.store import Store
-from fleet.simulator import SimulatedFleet
 from tests.api.conftest import ADMIN, mv
 from tests.support.contexts import IMAGE_ID
-from tests.support.engine import Engine, build_engine
+from tests.support.engine import Engine
 from workers import logs
-
-
-@pytest.fixture
-def engine(store: Store, fleet: SimulatedFleet, settings: Settings) -> Engine:
-    return build_engine(store, fleet, settings)
-
-
-@pytest.fixture
-def api(engine: Engine, settings: Settings) -> FlaskClient:
-    return create_app(settings, engine.service).test_client()
 
 
 def access_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -32,9 +20,9 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 def test_access_line__method_path_route_status_duration_and_the_returned_request_id(
-        api: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+        engine_client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger=ACCESS_LOG.name):
-        response = api.get("/v2.1/servers/00000000-0000-4000-8000-000000000000?all_tenants=1", headers=ADMIN)
+        response = engine_client.get("/v2.1/servers/00000000-0000-4000-8000-000000000000?all_tenants=1", headers=ADMIN)
     assert response.status_code == 404
     [line] = access_lines(caplog)
     assert (line.method, line.path, line.route, line.status) == (
@@ -45,10 +33,10 @@ def test_access_line__method_path_route_status_duration_and_the_returned_request
         "GET /v2.1/servers/00000000-0000-4000-8000-000000000000?all_tenants=1 404 ")
 
 
-def test_access_line__also_for_a_request_refused_at_the_gate(api: FlaskClient,
+def test_access_line__also_for_a_request_refused_at_the_gate(engine_client: FlaskClient,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger=ACCESS_LOG.name):
-        response = api.get("/v2.1/servers")  # no token
+        response = engine_client.get("/v2.1/servers")  # no token
     assert response.status_code == 401
     [line] = access_lines(caplog)
     assert (line.status, line.request_id) == (401, response.headers["x-openstack-request-id"])
@@ -71,14 +59,14 @@ def test_lines_logged_while_serving__carry_its_request_id_and_nothing_stays_boun
 
 
 def test_the_request_id_an_action_returns__is_the_one_its_worker_logs(
-        api: FlaskClient, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    response = api.post("/v2.1/servers", headers=ADMIN, json={"server": {
+        engine_client: FlaskClient, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    response = engine_client.post("/v2.1/servers", headers=ADMIN, json={"server": {
         "name": "vm", "flavorRef": "2", "imageRef": IMAGE_ID}})
     assert response.status_code == 202
     engine.drain()
     server_id = response.get_json()["server"]["id"]
     with caplog.at_level(logging.INFO, logger="tasks.flow"):
-        response = api.post(f"/v2.1/servers/{server_id}/action", headers={**ADMIN, **mv("2.34")},
+        response = engine_client.post(f"/v2.1/servers/{server_id}/action", headers={**ADMIN, **mv("2.34")},
                             json={"os-migrateLive": {"host": None, "block_migration": "auto"}})
         assert response.status_code == 202
         engine.drain()

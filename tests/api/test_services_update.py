@@ -2,18 +2,16 @@
 scheduler then does with a disabled or forced-down host (create, live and cold migration)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from api.app import create_app
 from compute.models import Host, Migration
 from compute.store import Store
 from tests.api.conftest import ADMIN, HOST, OWNER, fault, mv
 from tests.support.contexts import IMAGE_ID
-from tests.support.engine import Engine, build_engine
+from tests.support.engine import Engine
 
 KVM1 = Host(name=HOST).service_uuid
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
@@ -166,16 +164,6 @@ def test_delete__refused_while_hosting_servers_or_migrations(client: FlaskClient
 
 
 # ---- the scheduler: a disabled or forced-down host takes nothing -----------------------------------------
-@pytest.fixture
-def engine(store: Store, fleet: Any, settings: Any) -> Engine:
-    return build_engine(store, fleet, settings)
-
-
-@pytest.fixture
-def engine_client(engine: Engine, settings: Any) -> Iterator[FlaskClient]:
-    yield create_app(settings, engine.service).test_client()
-
-
 def disable_all_but(client: FlaskClient, keep: set[str]) -> None:
     for found in client.get("/v2.1/os-services", headers={**ADMIN, **mv("2.53")}).get_json()["services"]:
         if found["host"] not in keep:

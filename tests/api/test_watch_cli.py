@@ -21,17 +21,12 @@ from compute.store import Store
 from fleet.simulator import SimulatedFleet
 from tests.api.conftest import ADMIN, HOST, mv
 from tests.support.contexts import IMAGE_ID
-from tests.support.engine import Engine, build_engine
+from tests.support.engine import Engine
 from workers import fleet_cli, watch
 from workers.api_client import Client
 from workers.watch_progress import Progress
 
 ENDPOINT = "http://compute.test/v2.1"
-
-
-@pytest.fixture
-def engine(store: Store, fleet: SimulatedFleet, settings: Any) -> Engine:
-    return build_engine(store, fleet, settings)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ engine's lease and reaper, not from Celery redelivering it.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
