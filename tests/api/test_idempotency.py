@@ -11,6 +11,7 @@ from api.idempotency import request_fingerprint, scope_digest
 from compute import errors
 from compute.models import IdempotencyRecord
 from tests.api.conftest import ADMIN, IMAGE_ID, OTHER, OWNER, fault, mv
+from tests.support.concurrency import at_once
 
 CREATE = {"server": {"name": "vm", "imageRef": IMAGE_ID, "flavorRef": "1"}}
 BACKUP = {"createBackup": {"name": "b", "backup_type": "daily", "rotation": 2}}
@@ -201,18 +202,6 @@ def test_in_flight__a_reservation_whose_request_died_expires(make_app, store):
 
 def test_threads__one_server_and_identical_answers(app, store):
     threads = 16
-    start = threading.Barrier(threads)
-    answers: list[Any] = []
-
-    def one() -> None:
-        client = app.test_client()
-        start.wait()
-        answers.append(answer(post_create(client, {**OWNER, **key("race")})))
-
-    workers = [threading.Thread(target=one) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=60)
-    assert len(answers) == threads and answers.count(answers[0]) == threads and answers[0][0] == 202
+    answers = at_once(threads, lambda _: answer(post_create(app.test_client(), {**OWNER, **key("race")})))
+    assert answers.count(answers[0]) == threads and answers[0][0] == 202
     assert len(store.list_instances()) == 1

@@ -13,6 +13,7 @@ from compute import errors
 from compute.models import Aggregate
 from compute.store import Store
 from tests.contract.conftest import SMALL, Backend, small_host
+from tests.support.concurrency import at_once
 
 
 @pytest.fixture
@@ -217,20 +218,7 @@ def race(monkeypatch: pytest.MonkeyPatch, calls: list[Callable[[], Any]]) -> lis
             first_check.wait()
 
     monkeypatch.setattr(rules, "check_zone_update", check_then_wait)
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        try:
-            results[index] = calls[index]()
-        except Exception as exc:  # noqa: BLE001 - the outcome is what the test checks
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
+    return at_once(len(calls), lambda index: calls[index]())
 
 
 def test_race__one_host_added_to_two_zones_at_once_lands_in_one(hosts: Store,

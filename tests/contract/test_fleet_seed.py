@@ -3,7 +3,6 @@ fleet file applied or refused with a logged reason, never ignored."""
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from compute.store import Store
 from fleet.loader import seed_fleet
 from fleet.simulator import SimulatedFleet
 from tests.contract.conftest import SMALL, Backend
+from tests.support.concurrency import at_once
 
 FLAVORS = [{"id": "1", "name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1},
            {"id": "2", "name": "m1.small", "vcpus": 1, "ram": 2048, "disk": 20}]
@@ -135,16 +135,7 @@ def test_seed__a_crash_before_the_commit_leaves_no_partial_fleet(backend: Backen
 def test_seed__processes_starting_together_write_the_fleet_once(real_backend: Backend, tmp_path: Path) -> None:
     path = write(tmp_path / "fleet.yaml", [host(f"h{i}") for i in range(200)],
                  aggregates=[{"name": "rack", "hosts": ["h1", "h2"]}])
-    outcomes: list[bool] = []
-
-    def start() -> None:
-        outcomes.append(seed(real_backend.store(), path))
-
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once(4, lambda _: seed(real_backend.store(), path))
     store = real_backend.store()
     assert sorted(outcomes) == [False, False, False, True]
     assert len(names(store)) == 200 and len(candidates(store)) == 200

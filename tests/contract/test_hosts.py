@@ -1,14 +1,13 @@
 """Hosts and claims: idempotent claims and releases, capacity refusals, no over-commit under races."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from compute import errors
 from compute.models import HostUsage
 from compute.store import Store
 from tests.contract.conftest import SMALL, Backend, small_host
+from tests.support.concurrency import at_once, raised
 
 
 def test_put_host__record_and_indexes_in_one_transaction(backend: Backend) -> None:
@@ -65,24 +64,10 @@ def test_claim__unknown_host(store: Store) -> None:
 def test_claim__concurrent_claims_never_over_commit(store: Store) -> None:
     """Twelve threads race for a host that fits three: exactly three claims land."""
     store.put_host(small_host(vcpus=6))
-    start = threading.Barrier(12)
-    won: list[str] = []
-    refused: list[str] = []
-
-    def claim(instance_id: str) -> None:
-        start.wait()
-        try:
-            store.claim_resources("compute-1", instance_id, SMALL)
-            won.append(instance_id)
-        except errors.InsufficientResources:
-            refused.append(instance_id)
-
-    threads = [threading.Thread(target=claim, args=(f"vm-{n}",)) for n in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert (len(won), len(refused)) == (3, 9)
+    outcomes = at_once(12, lambda n: store.claim_resources("compute-1", f"vm-{n}", SMALL))
+    won = [f"vm-{n}" for n, outcome in enumerate(outcomes) if not isinstance(outcome, BaseException)]
+    assert all(isinstance(e, errors.InsufficientResources) for e in raised(outcomes))
+    assert (len(won), len(raised(outcomes))) == (3, 9)
     assert store.claims_on_host("compute-1") == set(won)
     assert store.get_usage("compute-1") == HostUsage(vcpus_used=6, memory_mb_used=3 * 2048, local_gb_used=60,
                                                      running_vms=3)

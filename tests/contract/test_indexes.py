@@ -7,8 +7,6 @@ a disable or a zone change moves it out of or between the zones' candidate sets.
 """
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from compute.models import (
@@ -21,6 +19,7 @@ from compute.models import (
 )
 from compute.store import MarkerNotFound, Store
 from tests.contract.conftest import SMALL, Backend, action_for, small_host
+from tests.support.concurrency import at_once, raised
 
 
 def servers(store: Store, count: int, project: str = "demo") -> list[Instance]:
@@ -183,24 +182,15 @@ def test_placement__concurrent_claims_keep_the_score_equal_to_the_usage(real_bac
     store = real_backend.store()
     store.put_host(small_host("a", vcpus=64))
     store.put_host(small_host("b", vcpus=64))
-    errors: list[BaseException] = []
 
     def claim_and_release(worker: int) -> None:
-        try:
-            for index in range(15):
-                host = "ab"[(worker + index) % 2]
-                store.claim_resources(host, f"vm-{worker}-{index}", SMALL)
-                if index % 3 == 0:
-                    store.release_claim(host, f"vm-{worker}-{index}")
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for index in range(15):
+            host = "ab"[(worker + index) % 2]
+            store.claim_resources(host, f"vm-{worker}-{index}", SMALL)
+            if index % 3 == 0:
+                store.release_claim(host, f"vm-{worker}-{index}")
 
-    threads = [threading.Thread(target=claim_and_release, args=(w,)) for w in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == [] and not any(t.is_alive() for t in threads)
+    assert raised(at_once(6, claim_and_release)) == []
     scores = dict(store.placement_window(["nova"], 0, 10))
     for host in ("a", "b"):
         record, usage = store.get_host(host), store.get_usage(host)

@@ -2,8 +2,6 @@
 under the quota check, however many such requests run at once; on fakeredis and real Redis."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from compute import errors, quotas
@@ -11,6 +9,7 @@ from compute.settings import QuotaOptions
 from compute.store import Store
 from compute.store.instances import NewServer
 from tests.contract.conftest import SMALL, Backend, action_for, server
+from tests.support.concurrency import at_once, raised
 
 OPTIONS = QuotaOptions()
 
@@ -75,23 +74,10 @@ def test_create_instances__concurrent_requests_never_pass_the_limit_nor_split(
     store = backend.store()
     store.update_quotas("demo", None, {"instances": 10}, lambda snap: None)
     threads = 20
-    start = threading.Barrier(threads)
-    sizes: list[int] = []
-    refused: list[str] = []
-
-    def one() -> None:
-        start.wait()
-        try:
-            sizes.append(len(request(backend.store(), min_count, max_count)))
-        except errors.OverQuota:
-            refused.append("refused")
-
-    workers = [threading.Thread(target=one) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=60)
-    assert len(sizes) + len(refused) == threads
+    outcomes = at_once(threads, lambda _: len(request(backend.store(), min_count, max_count)))
+    sizes = [o for o in outcomes if isinstance(o, int)]
+    assert all(isinstance(e, errors.OverQuota) for e in raised(outcomes))
+    assert len(sizes) + len(raised(outcomes)) == threads
     assert all(min_count <= size <= max_count for size in sizes)
     # All or nothing, and as many as fit: min 1 fills the quota; min 3 leaves the last 1 free.
     assert sum(sizes) == (10 if min_count == 1 else 9)

@@ -6,7 +6,6 @@ limit however many run at once.
 """
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ from compute.models import IdempotencyRecord, Instance, QuotaSnapshot
 from compute.settings import QuotaOptions
 from compute.store import Store
 from tests.contract.conftest import SMALL, Backend, action_for, server
+from tests.support.concurrency import at_once, raised
 
 OPTIONS = QuotaOptions()
 
@@ -124,23 +124,10 @@ def test_create__concurrent_creates_never_pass_the_limit(backend: Backend, threa
     store = backend.store()
     store.update_quotas("demo", None, {"instances": 7}, lambda snap: None)
     check = quotas.instance_create_check(OPTIONS, SMALL)
-    start = threading.Barrier(threads)
-    outcomes: list[str] = []
-
-    def one() -> None:
-        start.wait()
-        try:
-            create(backend.store(), check=check)
-            outcomes.append("created")
-        except errors.OverQuota:
-            outcomes.append("refused")
-
-    workers = [threading.Thread(target=one) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=60)
-    assert sorted(outcomes).count("created") == 7 and len(outcomes) == threads
+    outcomes = at_once(threads, lambda _: create(backend.store(), check=check))
+    refusals = raised(outcomes)
+    assert all(isinstance(e, errors.OverQuota) for e in refusals)
+    assert threads - len(refusals) == 7
     assert usage(store) == counted(store) == {"instances": 7, "cores": 14, "ram": 14336}
 
 

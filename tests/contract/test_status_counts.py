@@ -6,7 +6,6 @@ server written over, a rebuild of a store that lacks it, and writers racing on r
 """
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -14,6 +13,7 @@ from compute.models import Instance
 from compute.states import TaskState, VmState, server_status
 from compute.store import Store
 from tests.contract.conftest import SMALL, Backend, action_for
+from tests.support.concurrency import at_once, raised
 
 
 def recount(store: Store) -> dict[str, int]:
@@ -95,27 +95,18 @@ def test_status_counts__concurrent_writers_keep_them_equal_to_the_records(real_b
     shared = create(store, 4)
     states = [(VmState.ACTIVE, None), (VmState.ACTIVE, TaskState.MIGRATING), (VmState.STOPPED, None),
               (VmState.PAUSED, None), (VmState.ERROR, None)]
-    errors: list[BaseException] = []
 
     def writer(worker: int) -> None:
-        try:
-            for index in range(20):
-                target = shared[(worker + index) % len(shared)]  # every thread writes every shared server
-                vm_state, task_state = states[(worker * 7 + index) % len(states)]
-                store.update_instance(target.id, set_state(vm_state, task_state, deleted=index % 9 == 8),
-                                      undoing=True)
-                if index % 5 == 0:
-                    (mine,) = create(store, 1)
-                    if index % 10 == 0:
-                        store.purge_instance_record(mine.id)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for index in range(20):
+            target = shared[(worker + index) % len(shared)]  # every thread writes every shared server
+            vm_state, task_state = states[(worker * 7 + index) % len(states)]
+            store.update_instance(target.id, set_state(vm_state, task_state, deleted=index % 9 == 8),
+                                  undoing=True)
+            if index % 5 == 0:
+                (mine,) = create(store, 1)
+                if index % 10 == 0:
+                    store.purge_instance_record(mine.id)
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == [] and not any(t.is_alive() for t in threads)
+    assert raised(at_once(6, writer)) == []
     assert kept(store) == recount(store)
     assert sum(store.status_counts().values()) == sum(1 for i in store.list_instances() if not i.deleted)

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 
 from compute.settings import REPO_ROOT
 from tests.integration.conftest import Namespace
+from tests.support import concurrency
 from tests.support.wait import wait_for
 
 API_PROCESSES = 4
@@ -70,26 +70,10 @@ class ApiProcess:
 
 
 def at_once(count: int, call: Callable[[int], Answer]) -> list[Answer]:
-    """``count`` threads released together by a barrier; their answers in thread order."""
-    barrier = threading.Barrier(count)
-    answers: list[Answer | None] = [None] * count
-    errors: list[BaseException] = []
-
-    def one(index: int) -> None:
-        barrier.wait()
-        try:
-            answers[index] = call(index)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == [], errors
-    assert all(a is not None for a in answers)
-    return [a for a in answers if a is not None]
+    """``count`` HTTP calls released together; their answers in thread order (none may raise)."""
+    answers = concurrency.at_once(count, call, timeout=120)
+    assert concurrency.raised(answers) == []
+    return answers  # type: ignore[return-value] - none is an exception
 
 
 @pytest.fixture

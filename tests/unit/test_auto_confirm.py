@@ -1,7 +1,6 @@
 """The periodic confirmer: the window, Nova's per-migration rules, and many sweepers at once."""
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -13,6 +12,7 @@ from compute.actions.migrate import migrate as cold_migrate
 from compute.models import Instance, Migration
 from compute.states import MigrationStatus, TaskState, VmState
 from compute.store import iso_to_epoch
+from tests.support.concurrency import at_once
 from tests.support.contexts import admin_ctx, demo_ctx
 from tests.support.engine import Engine
 from workers.auto_confirm import AutoConfirmer, AutoConfirmThread
@@ -116,18 +116,7 @@ def test_many_sweepers_at_once__each_server_confirmed_once(engine: Engine, confi
     servers = [resized(engine, name=f"vm{i}") for i in range(4)]
     now = max(after_window(m) for _, m in servers)
     sweepers = [AutoConfirmer(engine.service) for _ in range(6)]
-    barrier = threading.Barrier(len(sweepers))
-    started: list[list[str]] = [[] for _ in sweepers]
-
-    def sweep(index: int) -> None:
-        barrier.wait()
-        started[index] = sweepers[index].sweep(now=now)
-
-    threads = [threading.Thread(target=sweep, args=(i,)) for i in range(len(sweepers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    started = at_once(len(sweepers), lambda index: sweepers[index].sweep(now=now))
     engine.drain()
 
     assert sum(len(s) for s in started) == len(servers)
