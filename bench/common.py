@@ -148,6 +148,20 @@ def start_api(env: dict[str, str], port: int, workers: int = 2) -> subprocess.Po
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def request(port: int, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, float, dict[str, str]]:
+    """One HTTP request on a fresh connection: (status, seconds taken, lower-cased headers)."""
+    import http.client
+
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp.status, time.perf_counter() - t0, {k.lower(): v for k, v in resp.getheaders()}
+
+
 def wait_http(port: int, proc: subprocess.Popen, path: str = "/", timeout: float = 90.0) -> None:
     import http.client
 

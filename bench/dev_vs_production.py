@@ -45,9 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import DB, REDIS_URL, Figure, stop, wait_ready
+from common import DB, REDIS_URL, Figure, free_port, stop, wait_http, wait_ready
 from generated_fleet import write_fleet
-from reset_state_latency import free_port
 
 from compute.store import Store
 
@@ -124,18 +123,6 @@ def measure(api: Api, runs: int) -> dict[str, list[float]]:
     return samples
 
 
-def wait_serving(api: Api, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
-        try:
-            if api.call("GET", "/")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the API did not answer in time")
 
 
 @contextmanager
@@ -154,7 +141,7 @@ def production(env: dict[str, str], redis_url: str, log_dir: Path) -> Iterator[A
                                  "--workers", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
     try:
-        wait_serving(api, gunicorn)
+        wait_http(api.port, gunicorn)
         wait_ready([worker], [log], [f"devbench-{prefix.strip(':')}@%h"], f"{redis_url}/{db}")
         yield api
     finally:
@@ -171,7 +158,7 @@ def dev(env: dict[str, str]) -> Iterator[Api]:
     proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "dev", "--port", str(api.port)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_serving(api, proc)
+        wait_http(api.port, proc)
         yield api
     finally:
         stop(proc)

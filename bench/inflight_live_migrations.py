@@ -46,9 +46,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import DB, Figure, cpu_seconds, percentile, wait_ready
+from common import (
+    DB,
+    Figure,
+    cpu_seconds,
+    free_port,
+    percentile,
+    request,
+    stop,
+    wait_http,
+    wait_ready,
+)
 from generated_fleet import host_names, place_servers, write_fleet
-from reset_state_latency import free_port, wait_until_serving
 
 from compute.settings import Settings
 from compute.store import Store, iso_to_epoch
@@ -64,17 +73,6 @@ OPERATIONS = ("pre_live_migration", "live_migration", "post_live_migration_at_de
               "rollback_live_migration_at_destination")
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, float, dict[str, str]]:
-    import http.client
-
-    t0 = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    conn.request(method, path, body=body, headers=headers or {})
-    resp = conn.getresponse()
-    resp.read()
-    conn.close()
-    return resp.status, time.perf_counter() - t0, {k.lower(): v for k, v in resp.getheaders()}
 
 
 class GetSampler(threading.Thread):
@@ -192,7 +190,7 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
     workers = [start_worker(f"inflight{i}-{prefix.strip(':')}", args.concurrency, env, log_dir, args.worker_nice)
                for i in range(args.workers)]
     try:
-        wait_until_serving(port, api)
+        wait_http(port, api)
         wait_ready([p for p, _ in workers], [log for _, log in workers],
                    [f"inflight{i}-{prefix.strip(':')}@%h" for i in range(args.workers)], url)
 
@@ -247,13 +245,7 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
             if copy is not None and rid in ended_at:
                 lags.append((copy["started_at"] - at, ended_at[rid] - copy["started_at"] - copy["duration"]))
     finally:
-        for proc in [api, *(p for p, _ in workers)]:
-            proc.terminate()
-        for proc in [api, *(p for p, _ in workers)]:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(api, *(p for p, _ in workers))
         store.delete_all()
         for key in client.scan_iter(f"*{queue}*"):
             client.delete(key)

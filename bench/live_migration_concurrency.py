@@ -38,9 +38,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import wait_ready  # noqa: E402
+from common import free_port, request, stop, wait_http, wait_ready  # noqa: E402
 from generated_fleet import host_names, place_servers, remove_servers, write_fleet  # noqa: E402
-from reset_state_latency import free_port, request, wait_until_serving  # noqa: E402
 
 from compute.settings import CONFIG_DIR, Settings  # noqa: E402
 from compute.store import Store, iso_to_epoch  # noqa: E402
@@ -67,7 +66,7 @@ def run_phase(store: Store, port: int, count: int, threads: int, timeout: float)
     before = {m.id for m in store.list_migrations()}
 
     def migrate(server_id: str) -> tuple[int, float]:
-        status, _ = request(port, "POST", f"/v2.1/servers/{server_id}/action", BODY, HEADERS)
+        status, _, _ = request(port, "POST", f"/v2.1/servers/{server_id}/action", BODY, HEADERS)
         return status, time.time()
 
     sent = time.time()
@@ -126,7 +125,7 @@ def main() -> None:
                for i in range(args.workers)]
     results = {}
     try:
-        wait_until_serving(port, api)
+        wait_http(port, api)
         wait_ready([p for p, _ in workers], [log for _, log in workers],
                    [f"bench{i}-{prefix.strip(':')}@%h" for i in range(args.workers)], env["COMPUTE_ACTIONS_REDIS__BROKER_URL"])
         fleet.set_durations({name: 0.0 for name in sample_durations})
@@ -134,13 +133,7 @@ def main() -> None:
         fleet.set_durations(sample_durations)
         results["sample"] = run_phase(store, port, args.count, args.threads, args.timeout)
     finally:
-        for proc in [api, *(p for p, _ in workers)]:
-            proc.terminate()
-        for proc in [api, *(p for p, _ in workers)]:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(api, *(p for p, _ in workers))
         store.delete_all()
         for key in broker.scan_iter(f"*{queue}*"):
             broker.delete(key)

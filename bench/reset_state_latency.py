@@ -16,14 +16,11 @@ Prints p50/p90/p99 for both and the ratios resetState/floor. Wall-clock numbers 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -31,29 +28,15 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import free_port, request, wait_http  # noqa: E402
 
 from compute.models import Instance  # noqa: E402
 from compute.settings import Settings  # noqa: E402
 from compute.store import Store  # noqa: E402
 from fleet.loader import seed_fleet  # noqa: E402
 from fleet.simulator import SimulatedFleet  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(port: int, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, float]:
-    t0 = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(method, path, body=body, headers=headers or {})
-    resp = conn.getresponse()
-    resp.read()
-    conn.close()
-    return resp.status, time.perf_counter() - t0
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -71,17 +54,6 @@ def boot_active_server(store: Store) -> str:
     return inst.id
 
 
-def wait_until_serving(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}")
-        try:
-            if request(port, "GET", "/")[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer in time")
 
 
 def main() -> None:
@@ -106,7 +78,7 @@ def main() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "api", "--bind", f"127.0.0.1:{port}",
                              "--workers", str(args.workers)], env=env, cwd=ROOT)
     try:
-        wait_until_serving(port, proc)
+        wait_http(port, proc)
         headers = {"X-Auth-Token": "admin:admin", "Content-Type": "application/json"}
         path = f"/v2.1/servers/{server_id}/action"
         bodies = [json.dumps({"os-resetState": {"state": s}}).encode() for s in ("error", "active")]
@@ -115,10 +87,10 @@ def main() -> None:
             request(port, "POST", path, bodies[i % 2], headers)
         floor, reset = [], []
         for i in range(args.requests):
-            status, elapsed = request(port, "GET", "/")
+            status, elapsed, _ = request(port, "GET", "/")
             assert status == 200, status
             floor.append(elapsed)
-            status, elapsed = request(port, "POST", path, bodies[i % 2], headers)
+            status, elapsed, _ = request(port, "POST", path, bodies[i % 2], headers)
             assert status == 202, status
             reset.append(elapsed)
         recorded = len(store.list_actions(server_id))
