@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ from compute.service import ComputeService
 from compute.settings import CONFIG_DIR, Settings
 from compute.store import Store
 from compute.store.heartbeats import WorkerHeartbeat
+from tests.support.redis_server import redis_server
 from tests.support.wait import wait_for
 from workers.celery_app import CeleryEnqueuer, make_celery
 from workers.health import check_url, check_worker
@@ -91,40 +89,6 @@ def test_the_heartbeat_thread_beats_and_removes_its_record(store: Store, setting
 
 
 # ---- a store of the test's own, stopped mid-test -------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def private_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("redis-server is required in CI")
-        pytest.skip("no redis-server binary")
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    probe = redis.Redis(port=port, socket_connect_timeout=0.2, socket_timeout=0.2)
-
-    def up() -> bool:
-        try:
-            return bool(probe.ping())
-        except redis.exceptions.RedisError:
-            return False
-
-    try:
-        wait_for(up, 20, f"redis-server on port {port}", interval=0.05)
-        yield proc, port
-    finally:
-        probe.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 def app_on(url: str, settings: Settings) -> tuple[Flask, Store]:
     """The API on a real store at ``url`` (db 1) with a real Celery broker (db 0), as in production."""
     settings = settings.model_copy(update={"redis": settings.redis.model_copy(
@@ -147,13 +111,12 @@ def timed_get(client: FlaskClient, path: str) -> tuple[float, Any]:
 
 
 def test_readyz_on_a_real_store_then_503_fast_once_it_is_killed(tmp_path: Path, real_settings: Settings) -> None:
-    with private_redis(tmp_path) as (proc, port):
-        app, store = app_on(f"redis://127.0.0.1:{port}", real_settings)
+    with redis_server(tmp_path, durable=False) as own:
+        app, store = app_on(own.url, real_settings)
         client = app.test_client()
         store.record_heartbeat(beat("w1@host"))
         assert client.get("/readyz").get_json() == {"store": "ok", "broker": "ok", "workers": 1}
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        own.kill()
         elapsed, response = timed_get(client, "/readyz")
         assert elapsed < 1.0
         body = response.get_json()
@@ -227,8 +190,8 @@ def test_health_sends_the_urls_credentials_as_basic_auth() -> None:
 
 
 def test_health_of_a_worker_reads_its_heartbeat(tmp_path: Path, real_settings: Settings) -> None:
-    with private_redis(tmp_path) as (proc, port):
-        url = f"redis://127.0.0.1:{port}"
+    with redis_server(tmp_path, durable=False) as own:
+        url = own.url
         settings = real_settings.model_copy(update={"redis": real_settings.redis.model_copy(
             update={"store_url": f"{url}/1", "key_prefix": "health:"})})
         store = Store(redis.Redis.from_url(settings.redis.store_url, decode_responses=True), prefix="health:")
@@ -240,8 +203,7 @@ def test_health_of_a_worker_reads_its_heartbeat(tmp_path: Path, real_settings: S
         dead = beat(me).model_copy(update={"pid": 2**22 + 12345})  # above any pid_max: no such process
         store.record_heartbeat(dead)
         assert check_worker(settings, "w1@%h")[1].endswith(f"its process {dead.pid} is gone (last beat {dead.time})")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        own.kill()
         started = time.monotonic()
         ok, message = check_worker(settings, "w1@%h", timeout=0.5)
         assert not ok and "the store is unreachable" in message and time.monotonic() - started < 1.0

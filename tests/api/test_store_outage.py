@@ -7,13 +7,9 @@ is killed (connections refused) or stopped with SIGSTOP (it accepts and never an
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,67 +26,22 @@ from fleet.loader import seed_fleet
 from fleet.simulator import SimulatedFleet
 from tests.conftest import RecordingEnqueuer
 from tests.support.contexts import IMAGE_ID
-
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
+from tests.support.redis_server import RedisServer, redis_server
+from tests.support.wait import wait_for
 
 ADMIN = {"X-Auth-Token": "admin:admin"}
 OWNER = {"X-Auth-Token": "alice:demo"}
 BOUND = 1.0  # seconds: the issue's "within a second"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
-class OwnRedis:
-    def __init__(self, tmp: str) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", tmp],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        probe = redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=0.2)
-
-        def answers() -> bool:
-            try:
-                return bool(probe.ping())
-            except redis.RedisError:
-                return False
-
-        wait_until(answers, 10, f"redis-server on port {self.port}")
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path, durable=False) as server:
+        yield server
 
 
 @pytest.fixture
-def own_redis(tmp_path: Any) -> Iterator[OwnRedis]:
-    server = OwnRedis(str(tmp_path))
-    yield server
-    if server.process.poll() is None:
-        server.resume()
-        server.kill()
-
-
-@pytest.fixture
-def outage(own_redis: OwnRedis) -> Iterator[dict[str, Any]]:
+def outage(own_redis: RedisServer) -> Iterator[dict[str, Any]]:
     settings = Settings(fleet={"fleet_file": str(CONFIG_DIR / "fleet.yaml"), "duration_scale": 1.0})
     client = redis.Redis.from_url(f"redis://127.0.0.1:{own_redis.port}/0", decode_responses=True,
                                   **settings.redis.client_options())
@@ -144,12 +95,12 @@ def test_store_killed__reads_and_writes_are_503_within_a_second(
 def test_store_hung__is_503_within_a_second_and_recovers(outage: dict[str, Any]) -> None:
     """SIGSTOP: connections are accepted and nothing answers, so only the socket timeout ends the wait."""
     client, server = outage["client"], outage["server"]
-    outage["redis"].stop()
+    outage["redis"].pause()
     for method, path, headers, body in requests_of(server.id)[:3]:
         assert_503_fast(client, method, path, headers, body)
     outage["redis"].resume()
-    wait_until(lambda: client.get(f"/v2.1/servers/{server.id}", headers=OWNER).status_code == 200, 5,
-               "the API to answer again")
+    wait_for(lambda: client.get(f"/v2.1/servers/{server.id}", headers=OWNER).status_code == 200, 5,
+             "the API to answer again")
 
 
 def test_broker_refusal_escaping_the_enqueuer__is_a_503(client: FlaskClient, active_server: Any,

@@ -24,10 +24,11 @@ from compute.actions.create_server import create_server
 from compute.models import Instance
 from compute.store import Store
 from tests.integration.conftest import Namespace, StartWorker, WorkerProcess
-from tests.integration.test_redis_restart import RedisServer, namespace_on, redis_server
+from tests.integration.test_redis_restart import namespace_on
 from tests.support.claims import assert_claims_follow_servers
 from tests.support.contexts import IMAGE_ID, admin_ctx
 from tests.support.crash import SimulatedCrash
+from tests.support.redis_server import RedisServer, redis_server
 from tests.support.wait import wait_for
 from workers.runtime import Runtime
 

@@ -24,12 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -60,6 +55,7 @@ from tests.integration.conftest import (
 )
 from tests.support.claims import assert_claims_follow_servers
 from tests.support.contexts import IMAGE_ID, admin_ctx
+from tests.support.redis_server import RedisServer, redis_server
 from tests.support.wait import wait_for
 from workers.runtime import Runtime
 
@@ -67,9 +63,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.integration]
 
 SEED = 20240611
 REDIS_DOWN_SECONDS = 4.0  # the fault itself: 3-5 s without Redis
-REDIS_START_TIMEOUT = 20.0
 RECOVERY_TIMEOUT = 75.0  # from the restart until every accepted action has ended
-PORTS = range(6390, 6490)
 # Simulated seconds per GB at DURATION_SCALE 0.1: a 20 GB flavor-2 disk -> 60 s simulated, 6 s of
 # wall time, so the live migrations, cold migrations and backups are all running at the kill.
 SLOW = {"live_migration_per_gb": 3.0, "cold_migration_per_gb": 3.0, "snapshot_per_gb": 3.0}
@@ -80,91 +74,7 @@ ENDED = ("done", "error")
 Call = Callable[[RequestContext], object]
 
 
-# ---- a redis-server of the test's own ----------------------------------------------------------
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                continue  # something answers there
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
-
-
-@dataclass
-class RedisServer:
-    """redis-server with AOF in ``directory``; ``kill`` is SIGKILL, ``start`` reuses port and directory."""
-
-    port: int
-    directory: Path
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def ping(self) -> bool:
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
-        try:
-            return bool(client.ping())
-        except redis.exceptions.RedisError:
-            return False
-        finally:
-            client.close()
-
-    def start(self) -> None:
-        self.starts += 1
-        log = open(self.directory / f"redis-{self.starts}.log", "wb")  # noqa: SIM115 - the process owns it
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-             "--databases", "16"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-
-        def up() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"redis-server exited with {self.proc.returncode}: {self.log()}")
-            return self.ping()
-
-        wait_for(up, REDIS_START_TIMEOUT, f"redis-server on port {self.port} to answer PING", interval=0.05)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.kill()
-
-    def log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.directory.glob("redis-*.log")))
-
-
-@contextlib.contextmanager
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A running private redis-server (AOF in ``tmp_path/redis``), SIGKILLed at the end."""
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("redis-server is required in CI")
-        pytest.skip("no redis-server binary")
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = RedisServer(free_port(), directory)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
+# ---- the test's own redis-server, as the workers' store and broker ------------------------------
 @contextlib.contextmanager
 def namespace_on(server: RedisServer) -> Iterator[Namespace]:
     """The conftest's namespace, on ``server``: store db 1, broker db 0, as in production."""
