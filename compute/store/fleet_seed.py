@@ -280,8 +280,8 @@ class FleetSeedRecords(StoreBase):
             for name, value in statistics_change(old, new, usage).items():
                 change[name] += value
         self._queue_totals(pipe, change)  # type: ignore[attr-defined]
-        self._queue_name_index(pipe, [h.name for h, is_new in written if is_new], add=True)  # type: ignore[attr-defined]
-        self._queue_name_index(pipe, removed, add=False)  # type: ignore[attr-defined]
+        self._queue_name_index(pipe, [h for h, is_new in written if is_new], add=True)  # type: ignore[attr-defined]
+        self._queue_name_index(pipe, [Host(name=n) for n in removed], add=False)  # type: ignore[attr-defined]
         if removed:
             pipe.delete(*[self._keys.host_migrations(n) for n in removed])
 

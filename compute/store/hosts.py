@@ -264,7 +264,7 @@ class HostRecords(StoreBase):
             pipe.sadd(self._keys.host_index(), host.name)
             self._queue_host_ids(pipe, [host])
             if before is None:
-                self._queue_name_index(pipe, [host.name], add=True)
+                self._queue_name_index(pipe, [host], add=True)
             self._queue_totals(pipe, statistics_change(before, host, usage))
             self._queue_placement(pipe, plan)
 
@@ -290,18 +290,18 @@ class HostRecords(StoreBase):
             if change.get(field) or (field == "count" and field in change):
                 pipe.hincrby(key, field, change.get(field, 0))
 
-    def _queue_name_index(self, pipe: Any, names: list[str], *, add: bool) -> None:
+    def _queue_name_index(self, pipe: Any, hosts: list[Host], *, add: bool) -> None:
         """The hostname search's trigram sets (``hosts:trigram:{trigram}``) and the service uuid lookup."""
         by_trigram: dict[str, list[str]] = {}
-        for name in names:
-            for gram in trigrams(name):
-                by_trigram.setdefault(gram, []).append(name)
+        for host in hosts:
+            for gram in trigrams(host.name):
+                by_trigram.setdefault(gram, []).append(host.name)
         for gram, members in by_trigram.items():
             (pipe.sadd if add else pipe.srem)(self._keys.host_trigram(gram), *members)
-        if names and add:
-            pipe.hset(self._keys.hosts_by_service_uuid(), mapping={Host(name=n).service_uuid: n for n in names})
-        elif names:
-            pipe.hdel(self._keys.hosts_by_service_uuid(), *[Host(name=n).service_uuid for n in names])
+        if hosts and add:
+            pipe.hset(self._keys.hosts_by_service_uuid(), mapping={h.service_uuid: h.name for h in hosts})
+        elif hosts:
+            pipe.hdel(self._keys.hosts_by_service_uuid(), *[h.service_uuid for h in hosts])
 
     def host_statistics(self) -> dict[str, int]:
         """``hosts:totals``: the enabled hosts' sums, one read whatever the fleet."""
@@ -335,7 +335,7 @@ class HostRecords(StoreBase):
         self.rebuild_host_migration_index()  # type: ignore[attr-defined]
         pipe = self._multi()
         pipe.hset(self._keys.host_totals(), mapping=total)
-        self._queue_name_index(pipe, [h.name for h in hosts], add=True)
+        self._queue_name_index(pipe, hosts, add=True)
         pipe.execute()
         return len(hosts)
 
@@ -448,7 +448,7 @@ class HostRecords(StoreBase):
             plan = self._plan_placement(pipe, name, None)
             pipe.multi()
             pipe.delete(key, self._keys.host_usage(name), claims, aggregates, self._keys.host_migrations(name))
-            self._queue_name_index(pipe, [name], add=False)
+            self._queue_name_index(pipe, [Host(name=name)], add=False)
             self._queue_totals(pipe, statistics_change(before, None, usage))
             pipe.srem(self._keys.host_index(), name)
             pipe.zrem(self._keys.hosts_by_service_id(), name)

@@ -16,7 +16,14 @@ import yaml
 
 from api.app import create_app
 from compute import errors, migration_checks, scheduler
-from compute.models import Flavor, Instance, InstanceAction, Migration, new_request_id, utcnow
+from compute.models import (
+    Flavor,
+    Instance,
+    InstanceAction,
+    Migration,
+    new_request_id,
+    utcnow,
+)
 from compute.service import ComputeService
 from compute.settings import CONFIG_DIR, Settings
 from compute.store import Store
