@@ -270,11 +270,15 @@ class HostRecords(StoreBase):
 
         self._transaction(body, key)
 
+    def _watched_usage(self, pipe: Any, name: str) -> HostUsage:
+        usage_key = self._keys.host_usage(name)
+        pipe.watch(usage_key)
+        return read_usage(pipe, usage_key)
+
     def _watched_host_and_usage(self, pipe: Any, name: str) -> tuple[Host | None, HostUsage]:
         """The stored record and usage of a host, both WATCHed: what its ``hosts:totals`` share is now."""
-        usage_key = self._keys.host_usage(name)
-        pipe.watch(self._keys.host(name), usage_key)
-        return self._load(Host, self._keys.host(name), pipe), read_usage(pipe, usage_key)
+        pipe.watch(self._keys.host(name))
+        return self._load(Host, self._keys.host(name), pipe), self._watched_usage(pipe, name)
 
     def _queue_host_ids(self, pipe: Any, hosts: list[Host]) -> None:
         """The hypervisor lookups: by service id (the list's order and marker) and by uuid (2.53+)."""
@@ -471,7 +475,7 @@ class HostRecords(StoreBase):
                 # Taken down, it stops reporting: its last report stays its last_seen_up.
                 seen["last_seen_up"] = None if changes["up"] else pipe.get(self._keys.fleet_reported_at())
             updated = host.model_copy(update={**changes, **seen, "updated_at": utcnow()})
-            _, usage = self._watched_host_and_usage(pipe, name)
+            usage = self._watched_usage(pipe, name)
             plan = self._plan_placement(pipe, name, updated, usage)
             pipe.multi()
             pipe.set(key, updated.model_dump_json(exclude=_NOT_STORED))
