@@ -107,6 +107,7 @@ class FleetSeedRecords(StoreBase):
             done["placement"] = self.rebuild_placement_index()  # type: ignore[attr-defined]
         done["hypervisor ids"] = self.rebuild_host_ids()  # type: ignore[attr-defined]
         done["host totals and names"] = self.rebuild_listing_indexes()  # type: ignore[attr-defined]
+        done["identities"] = self.rebuild_identities()
         done["instances"] = self.rebuild_instance_indexes()  # type: ignore[attr-defined]
         done["servers by status"] = self.rebuild_status_counts()  # type: ignore[attr-defined]
         done["migrations"] = self.rebuild_migration_indexes()  # type: ignore[attr-defined]

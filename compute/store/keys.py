@@ -171,6 +171,14 @@ Quotas and usage
 ``usage:{project}:user:{user}`` hash: the same for one user's servers in the project. Index: none.
     TTL: none. Written with ``usage:{project}``.
 
+The dev identity directory (compute/directory.py)
+``identities`` set: "user<TAB>project" for every user and project a record has named (either part empty
+    when the record names only the other; the empty pair marks a rebuilt set): what /identity/v3 lists, read
+    in one SMEMBERS instead of every server, action, migration and image. A name stays once its records go.
+    Index: none. TTL: none. The MULTI of each record that names them: instances._queue_instance (a new
+    server), actions._queue_action, migrations.create_migration, catalog.put_image. Missing in a store
+    written before it existed: ``rebuild_identities`` (run at start by fleet/loader.py) reads them once.
+
 Idempotency keys (api/idempotency.py)
 ``idempotency:{digest}`` string: JSON IdempotencyRecord, the reservation and then the first answer
     (``{digest}`` = sha256 of project, user and the client's key). Index: none. TTL: [idempotency]
@@ -387,6 +395,9 @@ class Keys:
 
     def user_usage(self, project_id: str, user_id: str) -> str:
         return self._k("usage", project_id, "user", user_id)
+
+    def identities(self) -> str:
+        return self._k("identities")
 
     # ---- idempotency keys ---------------------------------------------------------------------
     def idempotency(self, digest: str) -> str:

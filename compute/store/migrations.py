@@ -77,6 +77,7 @@ class MigrationRecords(StoreBase):
             pipe.zadd(self._keys.project_migrations(migration.project_id), {member: migration.id})
         pipe.set(self._keys.migration_by_uuid(migration.uuid), migration.id)
         self._queue_host_migrations(pipe, migration)
+        self._queue_identity(pipe, migration.user_id, migration.project_id)
         if own:
             pipe.execute()
         return migration

@@ -1,6 +1,6 @@
 """The indexes the fleet-wide admin reads use instead of the fleet or the history (issue 12 item 1):
 ``hosts:totals`` (os-hypervisors statistics), the trigram sets (hostname patterns), the service uuid
-lookup and ``host:{name}:migrations`` (the service delete check). Each is compared with the answer
+lookup, ``host:{name}:migrations`` (the service delete check) and ``identities`` (the dev directory). Each is compared with the answer
 computed from every record, after the writes that move it; the races run on the real Redis."""
 from __future__ import annotations
 
@@ -10,13 +10,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compute.models import Flavor, Host, HostUsage, Migration
+from compute.models import (
+    Flavor,
+    Host,
+    HostUsage,
+    Image,
+    InstanceAction,
+    Migration,
+    new_request_id,
+)
 from compute.states import MigrationStatus
 from compute.store import Store
 from compute.store.hosts import TOTAL_FIELDS, statistics_share
 from fleet.loader import seed_fleet
 from fleet.simulator import SimulatedFleet
-from tests.contract.conftest import SMALL, Backend, small_host
+from tests.contract.conftest import SMALL, Backend, server, small_host
 
 BIG = Flavor(id="big", name="m1.big", vcpus=3, ram=5000, disk=70)
 
@@ -185,3 +193,23 @@ def test_rebuild__fills_what_a_store_written_before_the_indexes_lacks(backend: B
     assert store.hosts_named_like("compute") == ["compute-1", "compute-2"]
     assert store.host_by_service_uuid(Host(name="compute-2").service_uuid) == "compute-2"
     assert ids_on(store, "compute-2") == [created.id]
+
+
+def test_identities__each_record_kind_names_its_user_and_project_and_a_rebuild_finds_the_same(
+        backend: Backend) -> None:
+    store = backend.store()
+    inst = server()
+    inst.user_id, inst.project_id = "alice", "shop"
+    store.put_instance(inst)
+    store.record_action(InstanceAction(request_id=new_request_id(), action="lock", instance_uuid=inst.id,
+                                       user_id="carol", project_id="shop"))
+    store.create_migration(Migration(instance_uuid=inst.id, migration_type="migration", status="completed",
+                                     user_id="dave", project_id="ops"))
+    store.put_image(Image(id="img-1", name="backup", owner="ops", properties={"user_id": "erin"}))
+    store.put_image(Image(id="img-2", name="public", owner="lab"))
+    named = store.identities()
+    assert named == [(None, "lab"), ("alice", "shop"), ("carol", "shop"), ("dave", "ops"), ("erin", "ops")]
+    backend.client.delete(*store.scan_keys("identities"))
+    assert store.rebuild_identities() == 5
+    assert store.identities() == named
+    assert store.rebuild_identities() == 0

@@ -238,3 +238,25 @@ def test_admin_routes__the_same_commands_at_50_and_500_hosts(monkeypatch, tmp_pa
     small, large = (admin_route_cost(monkeypatch, tmp_path, hosts, path, version, method) for hosts in (50, 500))
     assert small == large
     assert len(small) < 40
+
+
+def test_identity_directory__the_same_commands_with_10_and_100_servers_of_10_and_100_actions(monkeypatch,
+                                                                                          tmp_path) -> None:
+    counts = []
+    for servers, actions in ((10, 10), (100, 100)):
+        store = fleet_of(5, tmp_path)
+        settings = Settings()
+        client = create_app(settings, ComputeService(store, RecordingEnqueuer(), settings)).test_client()
+        for index in range(servers):
+            inst = active_server(store, f"host-{index % 5:04d}")
+            for _ in range(actions):
+                store.record_action(InstanceAction(request_id=new_request_id(), action="lock", instance_uuid=inst.id,
+                                                   user_id=f"user-{index % 3}", project_id="admin"))
+
+        def get(client: Any = client) -> None:
+            response = client.get("/identity/v3/users", headers=ADMIN)
+            assert response.status_code == 200
+            assert {u["name"] for u in response.get_json()["users"]} == {"admin", "demo", "user-0", "user-1", "user-2"}
+
+        counts.append(commands(monkeypatch, get))
+    assert counts[0] == counts[1]
