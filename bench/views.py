@@ -129,7 +129,7 @@ def run(quick: bool = False, hosts: int = 10_000, requests: int | None = None,
             notes.append(f"(e) {name}: {host_count} hosts seeded in {seeded:.1f} s, {servers} servers")
             port = free_port()
             procs.append(start_api(production_env(db, prefix, f"bench-{prefix}", fleet_file), port))
-            sides[name] = {"store": store, "servers": ids, "port": port}
+            sides[name] = {"store": store, "servers": ids, "port": port, "last_host": host_names(store)[-1]}
         small = sides["small"]
         quiet, busy = small["servers"][0], small["servers"][1]
         began = time.monotonic()
@@ -152,6 +152,13 @@ def run(quick: bool = False, hosts: int = 10_000, requests: int | None = None,
             ("GET os-instance-actions?limit=10 (2.58) of 10,000",
              (apis["small"], f"/v2.1/servers/{busy}/os-instance-actions?limit=10", "2.58"),
              "of 10", (apis["small"], f"/v2.1/servers/{quiet}/os-instance-actions?limit=10", "2.58")),
+            (f"GET os-hypervisors/statistics at {hosts} hosts",
+             (apis["large"], "/v2.1/os-hypervisors/statistics", "2.1"),
+             "at 5 hosts", (apis["small"], "/v2.1/os-hypervisors/statistics", "2.1")),
+            (f"GET os-hypervisors?hypervisor_hostname_pattern= (2.53, one match) at {hosts} hosts",
+             (apis["large"], f"/v2.1/os-hypervisors?hypervisor_hostname_pattern={sides['large']['last_host']}", "2.53"),
+             "at 5 hosts",
+             (apis["small"], f"/v2.1/os-hypervisors?hypervisor_hostname_pattern={small['last_host']}", "2.53")),
         ]
         figures = []
         for name, measured, floor_name, floor in comparisons:

@@ -4,7 +4,8 @@ With noauth2 there is no Keystone: a token ``user:project`` names both. What exi
 the records name: the servers', their instance actions' and the migrations' project_id and
 user_id, the images' owners (and the ``user_id`` a backup carries), plus ``admin`` and
 ``demo`` (the tokens ``compute-actions dev`` prints). Ids are the names, in the ``default``
-domain. Read on demand from the store, so every API process answers the same.
+domain. Read on demand from the store (one set it keeps as records are written), so every API
+process answers the same.
 """
 from __future__ import annotations
 
@@ -39,19 +40,15 @@ class Directory:
 
 
 def read_directory(store: Store, also: tuple[str | None, str | None] = (None, None)) -> Directory:
-    """Everything the store names, the built-in users, and ``also`` (the caller's user and project)."""
+    """Everything the store names, the built-in users, and ``also`` (the caller's user and project).
+
+    The store keeps what its records name as they are written (``identities``): one read of those
+    names, not of the records."""
     found = Directory()
     for user_id, projects in BUILT_IN.items():
         for project_id in projects:
             found.add(user_id, project_id)
     found.add(*also)
-    for inst in store.list_instances():
-        found.add(inst.user_id, inst.project_id)
-        for action in store.list_actions(inst.id):
-            found.add(action.user_id, action.project_id)
-    for migration in store.list_migrations():
-        found.add(migration.user_id, migration.project_id)
-    for image in store.list_images():
-        found.add(None, image.owner)
-        found.add(image.properties.get("user_id"), image.owner)
+    for user_id, project_id in store.identities():
+        found.add(user_id, project_id)
     return found

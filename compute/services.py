@@ -19,8 +19,6 @@ BINARY = "nova-compute"
 
 IN_PROGRESS_MIGRATIONS = ("Unable to delete compute service that has in-progress migrations. "
                           "Complete the migrations or delete the instances first.")
-# nova/db/main/api.py migration_get_in_progress_by_host_and_node: every status but these.
-MIGRATION_OVER = frozenset({"confirmed", "reverted", "error", "failed", "completed", "cancelled", "done"})
 
 
 class ComputeServiceUnavailable(errors.Invalid):
@@ -31,12 +29,12 @@ class ComputeServiceUnavailable(errors.Invalid):
 def delete_service(store: Store, host: str) -> None:
     """DELETE /os-services/{id} for a nova-compute: Nova's two 409s, then one atomic delete.
 
-    The store refuses again (409) if a server claimed the host in between.
+    The store refuses again (409) if a server claimed the host in between. Both checks read the host's
+    own indexes (its claims, its migrations in progress), never every server or migration.
     """
     if any(not i.deleted for i in store.servers_claiming([host])):
         raise errors.Conflict(HOSTING_INSTANCES)
-    if any(m.status not in MIGRATION_OVER and host in (m.source_compute, m.dest_compute)
-           for m in store.list_migrations()):
+    if store.migrations_in_progress_on(host):
         raise errors.Conflict(IN_PROGRESS_MIGRATIONS)
     store.delete_host(host)
 

@@ -24,10 +24,13 @@ STRICT_QUERY = (2, 102)
 
 
 def zones() -> tuple[dict[str, list[Host]], list[str]]:
-    """Available zones (name -> their enabled hosts), and the names of the unavailable ones; sorted."""
+    """Available zones (name -> their enabled hosts), and the names of the unavailable ones; sorted.
+
+    Every host is in the answer (or decides a zone's state), so every record is read, but nothing more:
+    no usage, zones from the aggregates' side (``Store.list_hosts``: a fixed number of commands)."""
     enabled: dict[str, list[Host]] = defaultdict(list)
     disabled: set[str] = set()
-    for host, _ in sorted(current.service().list_hosts(), key=lambda pair: pair[0].name):
+    for host in current.service().store.list_hosts():
         if host.enabled:
             enabled[host.availability_zone].append(host)
         else:

@@ -91,16 +91,13 @@ def detail_view(host: Host, usage: HostUsage, mv: microversions.APIVersion) -> d
     return view
 
 
-def servers_by_host(hosts: list[Host] | None = None) -> dict[str, list[dict[str, str]]]:
-    """Each host's servers (not deleted), newest first. With ``hosts``: only theirs, read from their
-    claims (O(their servers), whatever the fleet); without: every server's host (the pattern routes)."""
+def servers_by_host(hosts: list[Host]) -> dict[str, list[dict[str, str]]]:
+    """Each of ``hosts``' servers (not deleted), newest first, read from their claims (O(their servers),
+    whatever the fleet)."""
     ctx = current.context()
-    if hosts is None:
-        instances = current.service().list_instances(ctx, all_projects=True)
-    else:
-        store = current.service().store
-        instances = sorted(store.servers_claiming([h.name for h in hosts]), key=lambda i: i.created_at, reverse=True)
-        instances = [i for i in instances if not i.deleted and (ctx.is_admin or i.project_id == ctx.project_id)]
+    store = current.service().store
+    instances = sorted(store.servers_claiming([h.name for h in hosts]), key=lambda i: i.created_at, reverse=True)
+    instances = [i for i in instances if not i.deleted and (ctx.is_admin or i.project_id == ctx.project_id)]
     found: dict[str, list[dict[str, str]]] = {}
     for instance in instances:
         if instance.host:
@@ -147,12 +144,8 @@ def _listing(detailed: bool) -> Any:
                           "query parameter is not supported.")
     marker = params.get("marker")
     limit = paging.effective_limit(params.get("limit"))
-    if pattern is not None:  # a substring of the name: Nova's LIKE over every host, no paging
-        hosts = sorted(((h, u) for h, u in current.service().list_hosts() if pattern in h.node),
-                       key=lambda pair: pair[0].service_id)
-        if not hosts:
-            raise not_found(f"No hypervisor matching '{pattern}' could be found.")
-        hosts = hosts[:limit]
+    if pattern is not None:  # a substring of the name (Nova's LIKE), no paging: the matches only
+        hosts = _matching(pattern)[:limit]
     else:
         after = None
         if marker is not None:
@@ -250,25 +243,29 @@ def hypervisor_uptime(hypervisor_ref: str) -> Any:
 
 @bp.get("/os-hypervisors/statistics")
 def hypervisor_statistics() -> Any:
+    """Nova's compute_node_statistics: the enabled hosts' sums (up or down), kept by the store as hosts
+    and claims change (``hosts:totals``), so one read whatever the fleet."""
     microversions.require((2, 1), (2, 87))
     authorize("statistics")
-    totals = {"count": 0, "vcpus": 0, "vcpus_used": 0, "memory_mb": 0, "memory_mb_used": 0,
-              "local_gb": 0, "local_gb_used": 0, "free_ram_mb": 0, "free_disk_gb": 0,
-              "current_workload": 0, "running_vms": 0, "disk_available_least": 0}
-    for host, usage in current.service().list_hosts():
-        view = detail_view(host, usage, microversions.APIVersion(2, 1))
-        totals["count"] += 1
-        for key in totals:
-            if key != "count":
-                totals[key] += view[key]
-    return jsonify({"hypervisor_statistics": totals})
+    totals = current.service().store.host_statistics()
+    free_disk = totals["local_gb"] - totals["local_gb_used"]
+    return jsonify({"hypervisor_statistics": {
+        "count": totals["count"], "vcpus": totals["vcpus"], "vcpus_used": totals["vcpus_used"],
+        "memory_mb": totals["memory_mb"], "memory_mb_used": totals["memory_mb_used"],
+        "local_gb": totals["local_gb"], "local_gb_used": totals["local_gb_used"],
+        "free_ram_mb": totals["memory_mb"] - totals["memory_mb_used"], "free_disk_gb": free_disk,
+        "current_workload": 0, "running_vms": totals["running_vms"], "disk_available_least": free_disk,
+    }})
 
 
-def _matching(pattern: str) -> list[Host]:
-    hosts = [h for h, _ in current.service().list_hosts() if pattern in h.node]
+def _matching(pattern: str) -> list[tuple[Host, HostUsage]]:
+    """The hosts whose name holds ``pattern``, by service id: the store's trigram index, then just their
+    records (``Store.hosts_named_like`` says what a pattern under 3 characters costs)."""
+    store = current.service().store
+    hosts = sorted(store.hosts_with_usage(store.hosts_named_like(pattern)), key=lambda pair: pair[0].service_id)
     if not hosts:
         raise not_found(f"No hypervisor matching '{pattern}' could be found.")
-    return sorted(hosts, key=lambda h: h.service_id)
+    return hosts
 
 
 @bp.get("/os-hypervisors/<pattern>/search")
@@ -276,7 +273,7 @@ def search_hypervisors(pattern: str) -> Any:
     microversions.require((2, 1), (2, 52))
     authorize("search")
     mv = microversions.current()
-    return jsonify({"hypervisors": [summary_view(h, mv) for h in _matching(pattern)]})
+    return jsonify({"hypervisors": [summary_view(h, mv) for h, _ in _matching(pattern)]})
 
 
 @bp.get("/os-hypervisors/<pattern>/servers")
@@ -284,11 +281,11 @@ def hypervisor_servers(pattern: str) -> Any:
     microversions.require((2, 1), (2, 52))
     authorize("servers")
     mv = microversions.current()
-    servers = servers_by_host()
+    hosts = [h for h, _ in _matching(pattern)]
+    servers = servers_by_host(hosts)
     items = []
-    for host in _matching(pattern):
+    for host in hosts:
         view = summary_view(host, mv)
         add_servers(view, host, servers, mv)
         items.append(view)
     return jsonify({"hypervisors": items})
-

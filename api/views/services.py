@@ -57,8 +57,24 @@ def as_bool(value: Any) -> bool:
     return value if isinstance(value, bool) else value in _TRUE
 
 
-def hosts() -> list[Host]:
-    return sorted((h for h, _ in current.service().list_hosts()), key=lambda h: h.service_id)
+def hosts(name: str | None = None) -> list[Host]:
+    """Every host by service id (records only, no usage); with ``name`` just that one."""
+    store = current.service().store
+    if name is not None:
+        found = store.get_host(name)
+        return [found] if found is not None else []
+    return sorted(store.list_hosts(), key=lambda h: h.service_id)
+
+
+def find_service(wanted: int | str) -> Host | None:
+    """The host behind a service id (an integer below 2.53, a uuid from): one lookup, then its record."""
+    store = current.service().store
+    name = (store.host_by_service_uuid(wanted) if isinstance(wanted, str)
+            else store.host_by_hypervisor_id(service_id=wanted))
+    host = store.get_host(name) if name is not None else None
+    if host is None or (host.service_uuid if isinstance(wanted, str) else host.service_id) != wanted:
+        return None
+    return host
 
 
 @bp.get("/os-services")
@@ -68,7 +84,7 @@ def list_services() -> Any:
     ctx = current.context()
     current.authorize(LIST_RULE, {"project_id": ctx.project_id, "user_id": ctx.user_id})
     found = [
-        h for h in hosts()
+        h for h in hosts(params.get("host"))
         if params.get("host", h.name) == h.name and params.get("binary", BINARY) == BINARY
     ]
     return jsonify({"services": [service_view(h, mv) for h in found]})
@@ -89,7 +105,7 @@ def update_by_uuid(service_ref: str, body: dict[str, Any], mv: microversions.API
     """2.53+: status and/or forced_down of the service the path names; the whole record comes back."""
     wanted = ids.uuid_id(service_ref)
     current.authorize(UPDATE_RULE, {})
-    host = next((h for h in hosts() if h.service_uuid == wanted), None)
+    host = find_service(wanted)
     if host is None:
         raise not_found(f"Service {service_ref} could not be found.")
     changes: dict[str, Any] = {}
@@ -147,12 +163,8 @@ def delete_service(service_ref: str) -> Response:
     """Policy first, then the id's form (uuid from 2.53, else an integer), then the service."""
     mv = microversions.current()
     current.authorize(DELETE_RULE, {})
-    if mv >= UUID_IDS:
-        wanted: int | str = ids.uuid_id(service_ref)
-        host = next((h for h in hosts() if h.service_uuid == wanted), None)
-    else:
-        wanted = ids.integer_id(service_ref)
-        host = next((h for h in hosts() if h.service_id == wanted), None)
+    wanted: int | str = ids.uuid_id(service_ref) if mv >= UUID_IDS else ids.integer_id(service_ref)
+    host = find_service(wanted)
     if host is None:
         raise not_found(f"Service {service_ref} not found.")
     services.delete_service(current.service().store, host.name)

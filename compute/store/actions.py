@@ -14,6 +14,7 @@ class ActionRecords(StoreBase):
         action.seq = seq
         pipe.set(self._keys.action(action.request_id), action.model_dump_json())
         pipe.zadd(self._keys.instance_actions(action.instance_uuid), {action.request_id: seq})
+        self._queue_identity(pipe, action.user_id, action.project_id)
 
     def _queue_action_and_run(
         self, pipe: Any, action: InstanceAction, run: FlowRun, due_in: float, seq: int

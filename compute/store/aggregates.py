@@ -49,6 +49,27 @@ def zones_from_memberships(client: Any, keys: Keys, memberships: dict[str, Any])
     return zones
 
 
+def every_host_zone(client: Any, keys: Keys) -> dict[str, list[str]]:
+    """Each host's zones as :func:`read_host_zones` gives them, read from the aggregates' side for a
+    whole-fleet read: the aggregates, then the members of the zoned ones (O(aggregates + their members),
+    two round trips, not a command per host). A host no zoned aggregate holds is absent."""
+    ids = [int(i) for i in client.zrange(keys.aggregate_index(), 0, -1)]
+    zoned = [(a.id, a.availability_zone) for a in (Aggregate.model_validate_json(raw)
+             for raw in (client.mget([keys.aggregate(i) for i in ids]) if ids else []) if raw is not None)
+             if a.availability_zone]
+    if not zoned:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for aggregate_id, _ in zoned:
+        pipe.zrange(keys.aggregate_hosts(aggregate_id), 0, -1)
+    zones: dict[str, list[str]] = {}
+    for (_, zone), members in zip(zoned, pipe.execute()):
+        for name in members:
+            if zone not in zones.setdefault(name, []):
+                zones[name].append(zone)
+    return zones
+
+
 class AggregateRecords(StoreBase):
     # ---- reads --------------------------------------------------------------------------------
     def get_aggregate(self, aggregate_id: int) -> Aggregate | None:

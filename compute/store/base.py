@@ -10,6 +10,8 @@ import redis
 from compute.store.keys import Keys
 
 M = TypeVar("M")
+# Between the user and the project of an ``identities`` member (neither a dev token's name nor an id holds it).
+IDENTITY_SEPARATOR = "\t"
 
 # KEYS: a lock-like key. ARGV: its owner. Deletes it only while that owner holds it.
 DELETE_IF_HELD = """
@@ -129,6 +131,35 @@ class StoreBase:
 
     def next_seq(self) -> int:
         return int(self._client.incr(self._keys.sequence()))
+
+    # ---- who the records name (the dev identity directory, compute/directory.py) ----------------
+    def _queue_identity(self, pipe: Any, user_id: str | None, project_id: str | None) -> None:
+        """Note the user and project a record being written names, in that record's MULTI."""
+        if user_id or project_id:
+            pipe.sadd(self._keys.identities(), f"{user_id or ''}{IDENTITY_SEPARATOR}{project_id or ''}")
+
+    def identities(self) -> list[tuple[str | None, str | None]]:
+        """Every (user, project) the records have named (either may be None): one read, O(those pairs)."""
+        pairs = (m.partition(IDENTITY_SEPARATOR) for m in self._client.smembers(self._keys.identities()))
+        found = sorted((user, project) for user, _, project in pairs if user or project)
+        return [(user or None, project or None) for user, project in found]
+
+    def rebuild_identities(self) -> int:
+        """Fill ``identities`` from every server, its actions, every migration and image, when it is missing
+        (a store written before it existed): O(history) once, at start; O(1) to check. The empty pair it adds
+        marks it done even when no record names anyone."""
+        k = self._keys
+        if self._client.exists(k.identities()) or not any(
+                self._client.zcard(index) for index in (k.instance_index(), k.migration_index(), k.image_index())):
+            return 0
+        pairs = {("", "")}
+        for inst in self.list_instances():  # type: ignore[attr-defined]
+            pairs.add((inst.user_id, inst.project_id))
+            pairs.update((a.user_id, a.project_id) for a in self.list_actions(inst.id))  # type: ignore[attr-defined]
+        pairs.update((m.user_id, m.project_id) for m in self.list_migrations())  # type: ignore[attr-defined]
+        pairs.update((i.properties.get("user_id"), i.owner) for i in self.list_images())  # type: ignore[attr-defined]
+        self._client.sadd(k.identities(), *{f"{u or ''}{IDENTITY_SEPARATOR}{p or ''}" for u, p in pairs})
+        return len(pairs) - 1
 
     # ---- the whole namespace (test cleanup, bench figures) -----------------------------------
     def scan_keys(self, glob: str = "*") -> list[str]:

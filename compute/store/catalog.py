@@ -30,6 +30,7 @@ class CatalogRecords(StoreBase):
         pipe = self._multi() if own else pipe
         pipe.set(self._keys.image(image.id), image.model_dump_json())
         pipe.zadd(self._keys.image_index(), {image.id: iso_to_epoch(image.created_at)})
+        self._queue_identity(pipe, image.properties.get("user_id"), image.owner)
         if own:
             pipe.execute()
 

@@ -17,7 +17,13 @@ from typing import Any
 from compute import aggregates as rules
 from compute.models import Aggregate, Flavor, Host, HostUsage, Image
 from compute.store.base import StoreBase, iso_to_epoch
-from compute.store.hosts import _NOT_STORED, placement_score, schedulable
+from compute.store.hosts import (
+    _NOT_STORED,
+    TOTAL_FIELDS,
+    placement_score,
+    schedulable,
+    statistics_change,
+)
 
 # What the running fleet decides about a host (the fleet control, os-services): a changed file
 # does not reset it unless it names the field.
@@ -100,6 +106,8 @@ class FleetSeedRecords(StoreBase):
                                                                           k.unschedulable_hosts()):
             done["placement"] = self.rebuild_placement_index()  # type: ignore[attr-defined]
         done["hypervisor ids"] = self.rebuild_host_ids()  # type: ignore[attr-defined]
+        done["host totals and names"] = self.rebuild_listing_indexes()  # type: ignore[attr-defined]
+        done["identities"] = self.rebuild_identities()
         done["instances"] = self.rebuild_instance_indexes()  # type: ignore[attr-defined]
         done["servers by status"] = self.rebuild_status_counts()  # type: ignore[attr-defined]
         done["migrations"] = self.rebuild_migration_indexes()  # type: ignore[attr-defined]
@@ -225,6 +233,7 @@ class FleetSeedRecords(StoreBase):
             batch.place(host, usage, listed_in, zone_of[name])
             (result.added if is_new else result.updated).append(name)
         self._queue_batch(pipe, batch)
+        self._queue_listing_changes(pipe, hosts, records, state, removed)
         for name in removed:
             listed_in = state[name][4]
             if listed_in is not None:
@@ -257,6 +266,25 @@ class FleetSeedRecords(StoreBase):
         pipe.set(k.fleet_digest(), fleet.digest)
         pipe.set(k.fleet_seeded(), "1")
         return result
+
+    def _queue_listing_changes(self, pipe: Any, written: list[tuple[Host, bool]], before: dict[str, Host],
+                               state: dict[str, list[Any]], removed: list[str]) -> None:
+        """``hosts:totals`` and the name indexes (compute/store/hosts.py) follow the hosts the file adds,
+        changes and drops, in the same MULTI; ``state``: each existing host's record and usage as read."""
+        def usage_of(name: str) -> HostUsage:
+            return HostUsage(**{f: int(v) for f, v in state[name][1].items()}) if name in state else HostUsage()
+
+        change = dict.fromkeys(TOTAL_FIELDS, 0)
+        moves = [(before.get(h.name), h, usage_of(h.name)) for h, _ in written]
+        moves += [(Host.model_validate_json(state[n][0]) if state[n][0] else None, None, usage_of(n)) for n in removed]
+        for old, new, usage in moves:
+            for name, value in statistics_change(old, new, usage).items():
+                change[name] += value
+        self._queue_totals(pipe, change)  # type: ignore[attr-defined]
+        self._queue_name_index(pipe, [h for h, is_new in written if is_new], add=True)  # type: ignore[attr-defined]
+        self._queue_name_index(pipe, [Host(name=n) for n in removed], add=False)  # type: ignore[attr-defined]
+        if removed:
+            pipe.delete(*[self._keys.host_migrations(n) for n in removed])
 
     def _queue_batch(self, pipe: Any, batch: _PlacementBatch) -> None:
         """A few bulk commands for any number of hosts (MSET, one ZADD per zone, ...): a 10,000-host

@@ -13,7 +13,11 @@ from typing import Any
 
 from compute import errors
 from compute.models import Aggregate, Flavor, Host, HostUsage, Instance, utcnow
-from compute.store.aggregates import read_host_zones, zones_from_memberships
+from compute.store.aggregates import (
+    every_host_zone,
+    read_host_zones,
+    zones_from_memberships,
+)
 from compute.store.base import StoreBase, iso_to_epoch
 
 # A host's zone is decided by its aggregates, and whether it reports at each read: never stored with it.
@@ -44,6 +48,30 @@ def schedulable(host: Host | None) -> bool:
     A host the fleet control took down leaves the index at once; one whose reports aged past
     service_down_time (no worker alive) is refused at read (``hosts_with_usage`` carries it)."""
     return host is not None and host.enabled and host.in_service
+
+
+TOTAL_FIELDS = ("count", "vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
+                "running_vms")
+TRIGRAM = 3
+
+
+def statistics_share(host: Host | None, usage: HostUsage) -> dict[str, int]:
+    """What a host adds to ``hosts:totals``: Nova's compute_node_statistics sums the compute nodes of
+    enabled nova-compute services (up or down), so a disabled or missing host adds nothing."""
+    if host is None or not host.enabled:
+        return dict.fromkeys(TOTAL_FIELDS, 0)
+    return {"count": 1, "vcpus": host.vcpus, "memory_mb": host.memory_mb, "local_gb": host.local_gb,
+            "vcpus_used": usage.vcpus_used, "memory_mb_used": usage.memory_mb_used,
+            "local_gb_used": usage.local_gb_used, "running_vms": usage.running_vms}
+
+
+def statistics_change(before: Host | None, after: Host | None, usage: HostUsage) -> dict[str, int]:
+    old, new = statistics_share(before, usage), statistics_share(after, usage)
+    return {f: new[f] - old[f] for f in TOTAL_FIELDS}
+
+
+def trigrams(name: str) -> set[str]:
+    return {name[i:i + TRIGRAM] for i in range(len(name) - TRIGRAM + 1)}
 
 
 def read_usage(client: Any, key: str) -> HostUsage:
@@ -229,20 +257,91 @@ class HostRecords(StoreBase):
         key = self._keys.host(host.name)
 
         def body(pipe: Any) -> None:
-            plan = self._plan_placement(pipe, host.name, host)
+            before, usage = self._watched_host_and_usage(pipe, host.name)
+            plan = self._plan_placement(pipe, host.name, host, usage)
             pipe.multi()
             pipe.set(key, host.model_dump_json(exclude=_NOT_STORED))
             pipe.sadd(self._keys.host_index(), host.name)
             self._queue_host_ids(pipe, [host])
+            if before is None:
+                self._queue_name_index(pipe, [host], add=True)
+            self._queue_totals(pipe, statistics_change(before, host, usage))
             self._queue_placement(pipe, plan)
 
         self._transaction(body, key)
+
+    def _watched_usage(self, pipe: Any, name: str) -> HostUsage:
+        usage_key = self._keys.host_usage(name)
+        pipe.watch(usage_key)
+        return read_usage(pipe, usage_key)
+
+    def _watched_host_and_usage(self, pipe: Any, name: str) -> tuple[Host | None, HostUsage]:
+        """The stored record and usage of a host, both WATCHed: what its ``hosts:totals`` share is now."""
+        pipe.watch(self._keys.host(name))
+        return self._load(Host, self._keys.host(name), pipe), self._watched_usage(pipe, name)
 
     def _queue_host_ids(self, pipe: Any, hosts: list[Host]) -> None:
         """The hypervisor lookups: by service id (the list's order and marker) and by uuid (2.53+)."""
         if hosts:
             pipe.zadd(self._keys.hosts_by_service_id(), {h.name: h.service_id for h in hosts})
             pipe.hset(self._keys.hosts_by_uuid(), mapping={h.uuid: h.name for h in hosts})
+
+    def _queue_totals(self, pipe: Any, change: dict[str, int]) -> None:
+        """Move ``hosts:totals`` by ``change``; a change naming ``count`` writes it even at 0, so the key exists
+        once any host was written (its absence is what ``rebuild_listing_indexes`` looks for)."""
+        key = self._keys.host_totals()
+        for field in TOTAL_FIELDS:
+            if change.get(field) or (field == "count" and field in change):
+                pipe.hincrby(key, field, change.get(field, 0))
+
+    def _queue_name_index(self, pipe: Any, hosts: list[Host], *, add: bool) -> None:
+        """The hostname search's trigram sets (``hosts:trigram:{trigram}``) and the service uuid lookup."""
+        by_trigram: dict[str, list[str]] = {}
+        for host in hosts:
+            for gram in trigrams(host.name):
+                by_trigram.setdefault(gram, []).append(host.name)
+        for gram, members in by_trigram.items():
+            (pipe.sadd if add else pipe.srem)(self._keys.host_trigram(gram), *members)
+        if hosts and add:
+            pipe.hset(self._keys.hosts_by_service_uuid(), mapping={h.service_uuid: h.name for h in hosts})
+        elif hosts:
+            pipe.hdel(self._keys.hosts_by_service_uuid(), *[h.service_uuid for h in hosts])
+
+    def host_statistics(self) -> dict[str, int]:
+        """``hosts:totals``: the enabled hosts' sums, one read whatever the fleet."""
+        found = self._client.hgetall(self._keys.host_totals())
+        return {f: int(found.get(f, 0)) for f in TOTAL_FIELDS}
+
+    def hosts_named_like(self, pattern: str) -> list[str]:
+        """Names holding ``pattern`` (Nova's ``LIKE %pattern%``), sorted. From 3 characters: the SINTER
+        of the pattern's trigram sets, confirmed (O(the smallest set)); shorter: every name, no record."""
+        if len(pattern) >= TRIGRAM:
+            found = self._client.sinter([self._keys.host_trigram(g) for g in sorted(trigrams(pattern))])
+        else:
+            found = self._client.zrange(self._keys.hosts_by_service_id(), 0, -1)
+        return sorted(n for n in found if pattern in n)
+
+    def host_by_service_uuid(self, service_uuid: str) -> str | None:
+        return self._client.hget(self._keys.hosts_by_service_uuid(), service_uuid)
+
+    def rebuild_listing_indexes(self) -> int:
+        """Fill ``hosts:totals``, the trigram sets, ``hosts:by_service_uuid`` and ``host:{name}:migrations``
+        from the records when the totals are missing (a store written before they existed): O(fleet +
+        migrations) once, O(1) to check; the totals go last, so a start cut short runs it again."""
+        if self._client.exists(self._keys.host_totals()) or not self._client.scard(self._keys.host_index()):
+            return 0
+        hosts = self.list_hosts()
+        usage = self.usage_by_host()
+        total = dict.fromkeys(TOTAL_FIELDS, 0)
+        for host in hosts:
+            for field, value in statistics_share(host, usage.get(host.name, HostUsage())).items():
+                total[field] += value
+        self.rebuild_host_migration_index()  # type: ignore[attr-defined]
+        pipe = self._multi()
+        pipe.hset(self._keys.host_totals(), mapping=total)
+        self._queue_name_index(pipe, hosts, add=True)
+        pipe.execute()
+        return len(hosts)
 
     def page_hosts(self, limit: int, after_service_id: int | None = None) -> list[tuple[Host, HostUsage]]:
         """One page of hosts with their usage, by service id, after ``after_service_id``: the page only."""
@@ -285,8 +384,18 @@ class HostRecords(StoreBase):
         return {h.name: h for h in self._zoned(self._load_many(Host, (self._keys.host(n) for n in wanted)))}
 
     def list_hosts(self) -> list[Host]:
-        names = sorted(self._client.smembers(self._keys.host_index()))
-        return self._as_read(self._load_many(Host, (self._keys.host(n) for n in names)))
+        """Every host, zones and liveness included, by name: the records in one MGET, the zones from the
+        aggregates' side; a fixed number of round trips and of commands beyond the aggregates'."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.smembers(self._keys.host_index())
+        pipe.get(self._keys.fleet_reported_at())
+        names, reported_at = pipe.execute()
+        hosts = self._load_many(Host, (self._keys.host(n) for n in sorted(names)))
+        zones = every_host_zone(self._client, self._keys)
+        for host in hosts:
+            found = zones.get(host.name)
+            host.availability_zone = found[0] if found else self.default_availability_zone
+        return self._with_liveness(hosts, reported_at=reported_at)
 
     def _as_read(self, hosts: list[Host]) -> list[Host]:
         return self._with_liveness(self._zoned(hosts))
@@ -339,9 +448,12 @@ class HostRecords(StoreBase):
             if pipe.scard(claims):
                 raise errors.Conflict(HOSTING_INSTANCES)
             member_of = pipe.smembers(aggregates)
+            before, usage = self._watched_host_and_usage(pipe, name)
             plan = self._plan_placement(pipe, name, None)
             pipe.multi()
-            pipe.delete(key, self._keys.host_usage(name), claims, aggregates)
+            pipe.delete(key, self._keys.host_usage(name), claims, aggregates, self._keys.host_migrations(name))
+            self._queue_name_index(pipe, [Host(name=name)], add=False)
+            self._queue_totals(pipe, statistics_change(before, None, usage))
             pipe.srem(self._keys.host_index(), name)
             pipe.zrem(self._keys.hosts_by_service_id(), name)
             pipe.hdel(self._keys.hosts_by_uuid(), Host(name=name).uuid)
@@ -363,9 +475,11 @@ class HostRecords(StoreBase):
                 # Taken down, it stops reporting: its last report stays its last_seen_up.
                 seen["last_seen_up"] = None if changes["up"] else pipe.get(self._keys.fleet_reported_at())
             updated = host.model_copy(update={**changes, **seen, "updated_at": utcnow()})
-            plan = self._plan_placement(pipe, name, updated)
+            usage = self._watched_usage(pipe, name)
+            plan = self._plan_placement(pipe, name, updated, usage)
             pipe.multi()
             pipe.set(key, updated.model_dump_json(exclude=_NOT_STORED))
+            self._queue_totals(pipe, statistics_change(host, updated, usage))
             self._queue_placement(pipe, plan)
             return updated
 
@@ -420,6 +534,8 @@ class HostRecords(StoreBase):
             pipe.hincrby(usage_key, "memory_mb_used", flavor.ram)
             pipe.hincrby(usage_key, "local_gb_used", flavor.total_disk_gb)
             pipe.hincrby(usage_key, "running_vms", 1)
+            self._queue_claim_totals(pipe, host_rec, {"vcpus": flavor.vcpus, "ram": flavor.ram,
+                                                      "disk": flavor.total_disk_gb}, 1)
             pipe.hset(
                 claim_key,
                 mapping={"vcpus": flavor.vcpus, "ram": flavor.ram, "disk": flavor.total_disk_gb},
@@ -456,12 +572,22 @@ class HostRecords(StoreBase):
             pipe.hincrby(usage_key, "memory_mb_used", -int(claim["ram"]))
             pipe.hincrby(usage_key, "local_gb_used", -int(claim["disk"]))
             pipe.hincrby(usage_key, "running_vms", -1)
+            if raw_host is not None:
+                self._queue_claim_totals(pipe, Host.model_validate_json(raw_host), claim, -1)
             pipe.delete(claim_key)
             pipe.srem(self._keys.host_claims(host), instance_id)
             pipe.srem(self._keys.instance_claims(instance_id), host)
             return True
 
         return self._transaction(body, usage_key, claim_key, host_key, placement_key)
+
+    def _queue_claim_totals(self, pipe: Any, host: Host, claim: dict[str, Any], sign: int) -> None:
+        """A claim taken (``sign`` 1) or given back (-1) on an enabled host moves ``hosts:totals`` in the
+        claim's MULTI; the claim WATCHes the host record, so an enable or disable cannot slip between."""
+        if host.enabled:
+            self._queue_totals(pipe, {"vcpus_used": sign * int(claim["vcpus"]),
+                                      "memory_mb_used": sign * int(claim["ram"]),
+                                      "local_gb_used": sign * int(claim["disk"]), "running_vms": sign})
 
     def has_claim(self, host: str, instance_id: str) -> bool:
         return bool(self._client.exists(self._keys.claim(host, instance_id)))

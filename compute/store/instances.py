@@ -231,6 +231,8 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         pipe.zadd(self._keys.instance_index(), {inst.id: seq})
         self._queue_live_indexes(pipe, inst, seq, before)
         self._queue_status_change(pipe, counted_status(before), counted_status(inst))
+        if before is None or (before.user_id, before.project_id) != (inst.user_id, inst.project_id):
+            self._queue_identity(pipe, inst.user_id, inst.project_id)
 
     def _queue_status_change(self, pipe: Any, before: str | None, after: str | None) -> None:
         """One server leaves status ``before`` and enters ``after`` (None: not counted) in ``instances:status``."""

@@ -54,6 +54,26 @@ Hosts and claims
     fleet_seed.apply_fleet; rebuilt at start from ``hosts`` when missing (hosts.rebuild_host_ids).
 ``hosts:by_uuid`` hash: hypervisor uuid (uuid5 of the host name) -> host name, the 2.53+ hypervisor ids.
     Index: none. TTL: none. Written with ``hosts:by_service_id``.
+``hosts:by_service_uuid`` hash: service uuid (uuid5 of ``service:`` + the host name, the 2.53+ os-services
+    ids) -> host name: PUT and DELETE /os-services/{id} find their host in one read. Index: none. TTL: none.
+    hosts.put_host (a new host), delete_host, fleet_seed.apply_fleet; hosts.rebuild_listing_indexes.
+``hosts:totals`` hash: count, vcpus, memory_mb, local_gb, vcpus_used, memory_mb_used, local_gb_used,
+    running_vms summed over the enabled hosts (Nova's compute_node_statistics: enabled services, up or
+    down): GET /os-hypervisors/statistics reads it alone. TTL: none. hosts.put_host, update_host,
+    delete_host (the host's share before and after, its record and usage WATCHed), claim_resources and
+    release_claim (the claim's amounts in the claim's MULTI, when the host is enabled),
+    fleet_seed.apply_fleet. Missing in a store written before it existed: ``rebuild_listing_indexes``
+    (run at start by fleet/loader.py through rebuild_missing_indexes) sums the records once.
+``hosts:trigram:{trigram}`` set (``{trigram}`` three consecutive characters of a host name): the hosts
+    whose name holds it. The hostname pattern search (os-hypervisors ``/{pattern}/search``,
+    ``/{pattern}/servers``, ``?hypervisor_hostname_pattern=``) intersects the sets of the pattern's
+    trigrams, then confirms each name. TTL: none. Written with ``hosts:by_service_uuid``.
+``host:{name}:migrations`` set: ids of the migrations whose source or destination is the host and whose
+    status was not over at their last write (a superset: a migration whose destination changed while in
+    progress stays listed under the old one; readers confirm on the record). The in-progress check of
+    DELETE /os-services/{id}. TTL: none. migrations.create_migration, put_migration, update_migration,
+    overwrite_migration (each write of a record, in its MULTI or swap script); hosts.delete_host deletes
+    it; migrations.rebuild_host_migration_index fills it for a store written before it existed.
 ``host:{name}`` string: JSON Host (without its zone, which its aggregates decide). Index: ``hosts``,
     ``hosts:by_service_id``, ``placement:{zone}``. TTL: none. hosts.put_host, update_host, delete_host,
     fleet_seed.apply_fleet.
@@ -150,6 +170,14 @@ Quotas and usage
     purge_instance_record.
 ``usage:{project}:user:{user}`` hash: the same for one user's servers in the project. Index: none.
     TTL: none. Written with ``usage:{project}``.
+
+The dev identity directory (compute/directory.py)
+``identities`` set: "user<TAB>project" for every user and project a record has named (either part empty
+    when the record names only the other; the empty pair marks a rebuilt set): what /identity/v3 lists, read
+    in one SMEMBERS instead of every server, action, migration and image. A name stays once its records go.
+    Index: none. TTL: none. The MULTI of each record that names them: instances._queue_instance (a new
+    server), actions._queue_action, migrations.create_migration, catalog.put_image. Missing in a store
+    written before it existed: ``rebuild_identities`` (run at start by fleet/loader.py) reads them once.
 
 Idempotency keys (api/idempotency.py)
 ``idempotency:{digest}`` string: JSON IdempotencyRecord, the reservation and then the first answer
@@ -251,6 +279,18 @@ class Keys:
 
     def hosts_by_uuid(self) -> str:
         return self._k("hosts", "by_uuid")
+
+    def hosts_by_service_uuid(self) -> str:
+        return self._k("hosts", "by_service_uuid")
+
+    def host_totals(self) -> str:
+        return self._k("hosts", "totals")
+
+    def host_trigram(self, trigram: str) -> str:
+        return self._k("hosts", "trigram", trigram)
+
+    def host_migrations(self, name: str) -> str:
+        return self._k("host", name, "migrations")
 
     def host_usage(self, name: str) -> str:
         return self._k("host", name, "usage")
@@ -355,6 +395,9 @@ class Keys:
 
     def user_usage(self, project_id: str, user_id: str) -> str:
         return self._k("usage", project_id, "user", user_id)
+
+    def identities(self) -> str:
+        return self._k("identities")
 
     # ---- idempotency keys ---------------------------------------------------------------------
     def idempotency(self, digest: str) -> str:

@@ -9,8 +9,61 @@ from compute.models import Migration, utcnow
 from compute.states import check_migration_transition
 from compute.store.base import MarkerNotFound, StoreBase
 
+# nova/db/main/api.py migration_get_in_progress_by_host_and_node: every status but these is in progress.
+MIGRATION_OVER = frozenset({"confirmed", "reverted", "error", "failed", "completed", "cancelled", "done"})
+
+# KEYS: the record, then ``host:{name}:migrations`` sets. ARGV: the value the record is expected to hold,
+# its new value, the migration id, how many of the sets (the first ones) gain the id; the rest lose it.
+SWAP_INDEXED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+local adds = tonumber(ARGV[4])
+for i = 2, #KEYS do
+  if i - 1 <= adds then redis.call('SADD', KEYS[i], ARGV[3]) else redis.call('SREM', KEYS[i], ARGV[3]) end
+end
+return 1
+"""
+
+
+def in_progress(migration: Migration) -> bool:
+    return migration.status not in MIGRATION_OVER
+
 
 class MigrationRecords(StoreBase):
+    # ---- the per-host index of migrations in progress -------------------------------------------------
+    def _host_migration_keys(self, migration: Migration) -> list[str]:
+        return [self._keys.host_migrations(h) for h in sorted({migration.source_compute, migration.dest_compute} - {None})]
+
+    def _queue_host_migrations(self, pipe: Any, migration: Migration) -> None:
+        """With every write of a migration record: listed under its hosts while in progress, unlisted once over."""
+        for key in self._host_migration_keys(migration):
+            (pipe.sadd if in_progress(migration) else pipe.srem)(key, str(migration.id))
+
+    def _swap_migration(self, key: str, expected: str, changed: Migration) -> bool:
+        """``_swap`` of the record with its ``host:{name}:migrations`` moves, in one script (one round trip)."""
+        hosts = self._host_migration_keys(changed)
+        adds = len(hosts) if in_progress(changed) else 0
+        return bool(self._script(SWAP_INDEXED)(keys=[key, *hosts],
+                                               args=[expected, changed.model_dump_json(), str(changed.id), adds]))
+
+    def migrations_in_progress_on(self, host: str) -> list[Migration]:
+        """The host's migrations in progress (source or destination): its index's records, confirmed;
+        O(those migrations), never the history."""
+        ids = sorted(self._client.smembers(self._keys.host_migrations(host)), key=int)
+        return [m for m in self._load_many(Migration, (self._keys.migration(i) for i in ids))
+                if in_progress(m) and host in (m.source_compute, m.dest_compute)]
+
+    def rebuild_host_migration_index(self) -> int:
+        """Fill ``host:{name}:migrations`` from every record (a store written before it existed): run with
+        ``rebuild_listing_indexes``, O(migrations) once. Returns how many migrations were in progress."""
+        found = [m for m in self.list_migrations() if in_progress(m)]
+        if found:
+            pipe = self._multi()
+            for migration in found:
+                self._queue_host_migrations(pipe, migration)
+            pipe.execute()
+        return len(found)
+
     def create_migration(self, migration: Migration, pipe: Any = None) -> Migration:
         """Assign the next id and write the record; with ``pipe`` the write joins the caller's MULTI."""
         migration.id = int(self._client.incr(self._keys.migration_sequence()))
@@ -23,6 +76,8 @@ class MigrationRecords(StoreBase):
         if migration.project_id:
             pipe.zadd(self._keys.project_migrations(migration.project_id), {member: migration.id})
         pipe.set(self._keys.migration_by_uuid(migration.uuid), migration.id)
+        self._queue_host_migrations(pipe, migration)
+        self._queue_identity(pipe, migration.user_id, migration.project_id)
         if own:
             pipe.execute()
         return migration
@@ -37,13 +92,17 @@ class MigrationRecords(StoreBase):
             check_migration_transition(previous_status, migration.status)
         migration.updated_at = utcnow()
         pipe.set(self._keys.migration(migration.id), migration.model_dump_json())
+        self._queue_host_migrations(pipe, migration)
 
     def overwrite_migration(self, migration: Migration) -> None:
         """Write a migration record exactly as given: no transition check, no ``updated_at`` stamp.
 
         For fixtures that need chosen timestamps; flows use :meth:`update_migration`.
         """
-        self._client.set(self._keys.migration(migration.id), migration.model_dump_json())
+        pipe = self._multi()
+        pipe.set(self._keys.migration(migration.id), migration.model_dump_json())
+        self._queue_host_migrations(pipe, migration)
+        pipe.execute()
 
     def get_migration(self, migration_id: int | str) -> Migration | None:
         return self._load(Migration, self._keys.migration(migration_id))
@@ -107,7 +166,7 @@ class MigrationRecords(StoreBase):
         if known is not None:
             raw = known.model_dump_json()
             changed = changed_copy(raw, mutate)
-            if changed is not None and self._swap(key, raw, changed.model_dump_json()):
+            if changed is not None and self._swap_migration(key, raw, changed):
                 return changed
 
         def body(pipe: Any) -> Migration:
@@ -120,6 +179,7 @@ class MigrationRecords(StoreBase):
             migration.updated_at = utcnow()
             pipe.multi()
             pipe.set(key, migration.model_dump_json())
+            self._queue_host_migrations(pipe, migration)
             return migration
 
         return self._transaction(body, key)

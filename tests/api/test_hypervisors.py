@@ -128,3 +128,37 @@ def test_statistics_and_search_below_their_removal(client, active_server):
     servers = by_name(get(client, "/kvm-1/servers").get_json()["hypervisors"])
     assert servers[HOST]["servers"] == [{"name": "active-vm", "uuid": active_server.id}]
     assert get(client, "/kvm/search", "2.53").status_code == 404
+
+
+def test_statistics__sum_the_enabled_hosts_up_or_down_as_nova(client, fleet, store, active_server):
+    """Nova's compute_node_statistics joins the enabled nova-compute services only; a down one counts."""
+    def stats():
+        return get(client, "/statistics").get_json()["hypervisor_statistics"]
+
+    before = stats()
+    kvm2 = store.get_host("compute-kvm-2")
+    fleet.set_host_state("compute-kvm-2", enabled=False, disabled_reason="maintenance")
+    fleet.set_host_state("compute-kvm-3", up=False)
+    after = stats()
+    assert after["count"] == before["count"] - 1
+    assert after["vcpus"] == before["vcpus"] - kvm2.vcpus
+    assert after["memory_mb"] == before["memory_mb"] - kvm2.memory_mb
+    assert after["free_ram_mb"] == after["memory_mb"] - after["memory_mb_used"]
+    assert after["free_disk_gb"] == after["disk_available_least"] == after["local_gb"] - after["local_gb_used"]
+    fleet.set_host_state(HOST, enabled=False)  # the active server's host: its usage leaves with it
+    assert stats()["running_vms"] == 0 and stats()["vcpus_used"] == 0
+    fleet.set_host_state(HOST, enabled=True)
+    assert stats()["running_vms"] == 1
+
+
+def test_hostname_pattern__short_and_long_patterns_match_substrings(client):
+    def names(pattern, version="2.53"):
+        response = get(client, f"?hypervisor_hostname_pattern={pattern}", version)
+        return response.status_code, [h["hypervisor_hostname"] for h in response.get_json().get("hypervisors", [])]
+
+    assert names("kvm-") == (200, [f"compute-kvm-{i}" for i in range(1, 6)])
+    assert names("m-3") == (200, ["compute-kvm-3"])
+    assert names("3") == (200, ["compute-kvm-3"])
+    assert names("kvm-9")[0] == 404
+    assert [h["hypervisor_hostname"] for h in get(client, "/e-kvm-2/search").get_json()["hypervisors"]] == \
+        ["compute-kvm-2"]

@@ -16,7 +16,14 @@ import yaml
 
 from api.app import create_app
 from compute import errors, migration_checks, scheduler
-from compute.models import Flavor, Instance, InstanceAction, new_request_id, utcnow
+from compute.models import (
+    Flavor,
+    Instance,
+    InstanceAction,
+    Migration,
+    new_request_id,
+    utcnow,
+)
 from compute.service import ComputeService
 from compute.settings import CONFIG_DIR, Settings
 from compute.store import Store
@@ -172,3 +179,84 @@ def test_placement__explaining_a_full_fleet_names_a_few_and_counts_the_rest(tmp_
     assert len(named) == scheduler.NAMED_PER_REASON
     assert explanation.endswith(f"({500 - scheduler.NAMED_PER_REASON} more hosts): ResourceFilter: not enough memory_mb")
     assert scheduler.public_reason(raised.value.message) == "No valid host was found. There are not enough hosts available."
+
+
+def admin_route_cost(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hosts: int, path: str, version: str,
+                     method: str = "GET") -> list[str]:
+    """The commands of an admin route over a fleet of ``hosts``, with 3 zoned aggregates of 5 hosts each,
+    20 servers and, per host count, as many finished migrations (history the delete check must not read)."""
+    store = fleet_of(hosts, tmp_path)
+    settings = Settings()
+    client = create_app(settings, ComputeService(store, RecordingEnqueuer(), settings)).test_client()
+    for number in range(3):
+        aggregate = store.create_aggregate(f"rack-{number}", availability_zone=f"az-{number}")
+        for index in range(5):
+            store.add_aggregate_host(aggregate.id, f"host-{number * 5 + index:04d}")
+    for index in range(20):
+        active_server(store, f"host-{index:04d}")
+    for index in range(hosts):
+        store.create_migration(Migration(instance_uuid=f"gone-{index}", migration_type="live-migration",
+                                         status="completed", source_compute=f"host-{index:04d}",
+                                         dest_compute=f"host-{hosts - 1:04d}"))
+    store.update_host("host-0001", enabled=False)
+    deleted = store.get_host(f"host-{hosts - 1:04d}")
+    assert deleted is not None
+    headers = {**ADMIN, "OpenStack-API-Version": f"compute {version}"}
+    target = path.format(service_id=deleted.service_id, service_uuid=deleted.service_uuid)
+
+    def send() -> None:
+        response = client.open(target, method=method, headers=headers)
+        assert response.status_code in (200, 204), response.get_data(as_text=True)
+
+    if method == "DELETE":  # not repeatable: counted on its one run
+        with counting(monkeypatch) as counter:
+            send()
+        return counter.commands
+    return commands(monkeypatch, send)
+
+
+ADMIN_ROUTES = [
+    ("/v2.1/os-hypervisors/statistics", "2.1", "GET"),
+    ("/v2.1/os-hypervisors/host-0003/search", "2.1", "GET"),
+    ("/v2.1/os-hypervisors/host-000/servers", "2.1", "GET"),
+    ("/v2.1/os-hypervisors/detail?hypervisor_hostname_pattern=st-001", "2.53", "GET"),
+    ("/v2.1/os-hypervisors?hypervisor_hostname_pattern=host-0004&with_servers=true", "2.75", "GET"),
+    ("/v2.1/os-availability-zone/detail", "2.1", "GET"),
+    ("/v2.1/os-aggregates", "2.41", "GET"),
+    ("/v2.1/os-services", "2.53", "GET"),
+    ("/v2.1/os-services?host=host-0002", "2.11", "GET"),
+    ("/v2.1/os-services/{service_id}", "2.1", "DELETE"),
+    ("/v2.1/os-services/{service_uuid}", "2.53", "DELETE"),
+]
+
+
+@pytest.mark.parametrize(("path", "version", "method"), ADMIN_ROUTES)
+def test_admin_routes__the_same_commands_at_50_and_500_hosts(monkeypatch, tmp_path, path, version, method) -> None:
+    """Statistics from the totals, patterns of 3+ characters from the trigram sets, the zone detail and
+    the service list in a fixed number of commands (their records in one MGET), the service delete from
+    the host's own indexes: none of them grows with the fleet or the migration history."""
+    small, large = (admin_route_cost(monkeypatch, tmp_path, hosts, path, version, method) for hosts in (50, 500))
+    assert small == large
+    assert len(small) < 40
+
+
+def test_identity_directory__the_same_commands_with_10_and_100_servers_of_10_and_100_actions(monkeypatch,
+                                                                                          tmp_path) -> None:
+    counts = []
+    for servers, actions in ((10, 10), (100, 100)):
+        store = fleet_of(5, tmp_path)
+        settings = Settings()
+        client = create_app(settings, ComputeService(store, RecordingEnqueuer(), settings)).test_client()
+        for index in range(servers):
+            inst = active_server(store, f"host-{index % 5:04d}")
+            for _ in range(actions):
+                store.record_action(InstanceAction(request_id=new_request_id(), action="lock", instance_uuid=inst.id,
+                                                   user_id=f"user-{index % 3}", project_id="admin"))
+
+        def get(client: Any = client) -> None:
+            response = client.get("/identity/v3/users", headers=ADMIN)
+            assert response.status_code == 200
+            assert {u["name"] for u in response.get_json()["users"]} == {"admin", "demo", "user-0", "user-1", "user-2"}
+
+        counts.append(commands(monkeypatch, get))
+    assert counts[0] == counts[1]
