@@ -66,7 +66,7 @@ def migrate(service: ComputeService, ctx: RequestContext, instance: Instance,
     service.start_action(
         ctx, instance.id, MIGRATE, guard,
         params={"migration_uuid": migration.uuid, "requested_host": host},
-        also=lambda pipe: store.create_migration(migration, pipe),
+        new_migration=migration,
         undo=hide_unqueued_migration,
     )
     return migration

@@ -11,9 +11,21 @@ from compute.store.base import MarkerNotFound, StoreBase
 
 
 class MigrationRecords(StoreBase):
+    def reserve_migration_id(self, migration: Migration) -> int:
+        """Give a new migration its id and take the sequence number of the action that creates it,
+        both in one round trip; ``create_migration`` then writes the record under that id."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.incr(self._keys.migration_sequence())
+        pipe.incr(self._keys.sequence())
+        migration_id, seq = pipe.execute()
+        migration.id = int(migration_id)
+        return int(seq)
+
     def create_migration(self, migration: Migration, pipe: Any = None) -> Migration:
-        """Assign the next id and write the record; with ``pipe`` the write joins the caller's MULTI."""
-        migration.id = int(self._client.incr(self._keys.migration_sequence()))
+        """Assign the next id (unless ``reserve_migration_id`` gave it one) and write the record; with
+        ``pipe`` the write joins the caller's MULTI."""
+        if not migration.id:
+            migration.id = int(self._client.incr(self._keys.migration_sequence()))
         own = pipe is None
         pipe = self._multi() if own else pipe
         member = str(migration.id)
