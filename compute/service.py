@@ -25,6 +25,7 @@ from compute.models import (
     Image,
     Instance,
     InstanceAction,
+    Migration,
 )
 from compute.queue import Enqueuer
 from compute.settings import Settings
@@ -111,7 +112,10 @@ class ComputeService:
         params: dict[str, Any] | None = None,
         also: Callable[[Any], None] | None = None,
         undo: Callable[[], None] | None = None,
+        new_migration: Migration | None = None,
     ) -> Instance:
+        """``new_migration``: the record of the move this action starts, written in the same MULTI;
+        its id and the action's sequence number are taken together (one round trip)."""
         action = InstanceAction(
             request_id=ctx.request_id, action=action_name, instance_uuid=instance_id,
             user_id=ctx.user_id, project_id=ctx.project_id,
@@ -120,6 +124,16 @@ class ComputeService:
             action.finish_time = action.start_time
             return self.store.update_instance(instance_id, guard_and_mutate, action=action, also=also)
         run = FlowRun(request_id=ctx.request_id, flow=action_name, instance_uuid=instance_id, params=params or {})
+        seq = None
+        writes = also
+        if new_migration is not None:
+            seq = self.store.reserve_migration_id(new_migration)
+
+            def writes(pipe: Any) -> None:
+                self.store.create_migration(new_migration, pipe)
+                if also is not None:
+                    also(pipe)
+
         before: dict[str, Any] = {}
 
         def mutate(inst: Instance) -> None:
@@ -129,7 +143,7 @@ class ComputeService:
 
         inst = self.store.update_instance(
             instance_id, mutate, action=action, run=run, due_in=self.settings.engine.start_grace_seconds,
-            also=also)
+            also=writes, seq=seq)
         self._enqueue_or_undo(action, before, undo)
         telemetry.observer().action_accepted(action_name)
         return inst

@@ -73,9 +73,10 @@ def live_migrate(service: ComputeService, ctx: RequestContext, instance: Instanc
         check_instance_lock(ctx, inst)
         check_instance_state(inst, "os-migrateLive", vm_states=LIVE_MIGRATE_VM_STATES)
         check_launched(inst, "os-migrateLive")
-        if request.host is not None and store.get_host_unzoned(request.host) is None:
+        hosts = store.get_hosts_unzoned([name for name in (request.host, inst.host) if name])
+        if request.host is not None and request.host not in hosts:
             raise errors.Invalid(f"Compute host {request.host} could not be found.")
-        source = store.get_host_unzoned(inst.host) if inst.host else None
+        source = hosts.get(inst.host) if inst.host else None
         if source is None:
             raise errors.InstanceNotReady(f"Instance {inst.id} is not ready")
         check_compute_up(source)
@@ -93,7 +94,7 @@ def live_migrate(service: ComputeService, ctx: RequestContext, instance: Instanc
 
     service.start_action(ctx, instance.id, LIVE_MIGRATION, guard,
                          params=request.flow_params(migration.uuid),
-                         also=lambda pipe: store.create_migration(migration, pipe), undo=hide_unqueued_migration)
+                         new_migration=migration, undo=hide_unqueued_migration)
     return migration
 
 

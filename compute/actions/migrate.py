@@ -16,18 +16,18 @@ from compute.guards import (
 )
 from compute.instance_actions import MIGRATE
 from compute.migrations import update_server_and_migration
-from compute.models import Instance, Migration
+from compute.models import Host, Instance, Migration
 from compute.service import ComputeService
 from compute.states import MigrationStatus, MigrationType, TaskState, VmState
-from compute.store import Store
 
 MIGRATE_VM_STATES = (VmState.ACTIVE, VmState.STOPPED)
 
 
-def check_requested_host(store: Store, inst: Instance, host: str) -> None:
+def check_requested_host(inst: Instance, host: str, hosts: dict[str, Host]) -> None:
+    """``hosts``: what the store has of the source and the requested host, read together."""
     if host == inst.host:
         raise errors.Invalid("Cannot migrate to the host where the server exists.")
-    if store.get_host_unzoned(host) is None:
+    if host not in hosts:
         raise errors.Invalid(f"Compute host {host} could not be found.")
 
 
@@ -48,9 +48,10 @@ def migrate(service: ComputeService, ctx: RequestContext, instance: Instance,
         check_launched(inst, "migrate")
         if not inst.host:
             raise errors.InstanceNotReady(f"Instance {inst.id} is not ready")
-        check_compute_up(store.get_host_unzoned(inst.host))
+        hosts = store.get_hosts_unzoned([inst.host] if host is None else [inst.host, host])
+        check_compute_up(hosts.get(inst.host))
         if host is not None:
-            check_requested_host(store, inst, host)
+            check_requested_host(inst, host, hosts)
         inst.task_state = TaskState.RESIZE_PREP
         inst.progress = 0
         migration.source_compute, migration.source_node = inst.host, inst.node
@@ -65,7 +66,7 @@ def migrate(service: ComputeService, ctx: RequestContext, instance: Instance,
     service.start_action(
         ctx, instance.id, MIGRATE, guard,
         params={"migration_uuid": migration.uuid, "requested_host": host},
-        also=lambda pipe: store.create_migration(migration, pipe),
+        new_migration=migration,
         undo=hide_unqueued_migration,
     )
     return migration

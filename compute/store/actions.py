@@ -8,6 +8,17 @@ from typing import Any
 from compute.models import ActionEvent, FlowRun, InstanceAction
 from compute.store.base import MarkerNotFound, StoreBase
 
+# KEYS: the action, the server's actions, the run, ``runs:due``. ARGV: the action's JSON, its sequence
+# number, the request id, the run's JSON, its due epoch. One command in the accept's MULTI instead
+# of four (EVAL, as migrations.CREATE_MIGRATION, so that it never fails alone inside the MULTI).
+RECORD_ACTION_AND_RUN = """
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+return 1
+"""
+
 
 class ActionRecords(StoreBase):
     def _queue_action(self, pipe: Any, action: InstanceAction, seq: int) -> None:
@@ -19,9 +30,12 @@ class ActionRecords(StoreBase):
     def _queue_action_and_run(
         self, pipe: Any, action: InstanceAction, run: FlowRun, due_in: float, seq: int
     ) -> None:
-        self._queue_action(pipe, action, seq)
-        pipe.set(self._keys.run(run.request_id), run.model_dump_json())
-        pipe.zadd(self._keys.runs_due(), {run.request_id: time.time() + due_in})
+        action.seq = seq
+        keys = [self._keys.action(action.request_id), self._keys.instance_actions(action.instance_uuid),
+                self._keys.run(run.request_id), self._keys.runs_due()]
+        pipe.eval(RECORD_ACTION_AND_RUN, len(keys), *keys, action.model_dump_json(), seq, action.request_id,
+                  run.model_dump_json(), repr(time.time() + due_in))
+        self._queue_identity(pipe, action.user_id, action.project_id)
 
     def record_action(self, action: InstanceAction) -> None:
         pipe = self._multi()

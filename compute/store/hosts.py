@@ -375,8 +375,15 @@ class HostRecords(StoreBase):
     def get_host_unzoned(self, name: str) -> Host | None:
         """A host's record with its liveness but not its zone (``availability_zone`` as stored, not as
         its aggregates give it), in one round trip: for checks that read no zone (exists, service up)."""
-        raw, reported_at = self._client.mget([self._keys.host(name), self._keys.fleet_reported_at()])
-        return None if raw is None else self._with_liveness([Host.model_validate_json(raw)], reported_at=reported_at)[0]
+        return self.get_hosts_unzoned([name]).get(name)
+
+    def get_hosts_unzoned(self, names: list[str]) -> dict[str, Host]:
+        """Several hosts as :meth:`get_host_unzoned` reads one, all in one round trip (a move's
+        source and named destination); a name with no host is absent from the answer."""
+        wanted = list(dict.fromkeys(names))
+        *raws, reported_at = self._client.mget([*(self._keys.host(n) for n in wanted), self._keys.fleet_reported_at()])
+        hosts = [Host.model_validate_json(raw) for raw in raws if raw is not None]
+        return {host.name: host for host in self._with_liveness(hosts, reported_at=reported_at)}
 
     def get_hosts(self, names: list[str]) -> dict[str, Host]:
         """Just these hosts, zones included, in three round trips whatever their number or the fleet's."""

@@ -266,6 +266,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         also: Callable[[Any], None] | None = None,
         undoing: bool = False,
         known: Instance | None = None,
+        seq: int | None = None,
     ) -> Instance:
         """Compare-and-set: ``mutate`` sees the current record and may raise to abort.
 
@@ -279,13 +280,17 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         ``deleted`` unchanged) is made on a copy and written only while the record is still exactly
         that, in one round trip (``SWAP_COUNTED``); else, or when the change refuses that copy, it
         is made on the record read afresh, so a refusal always comes from the stored record.
+        ``seq``: the action's sequence number when the caller has taken it already.
         """
         key = self._keys.instance(instance_id)
         if known is not None and action is None and also is None:
             swapped = self._swap_known_instance(key, known, mutate, undoing)
             if swapped is not None:
                 return swapped
-        seq = self.next_seq() if action is not None else 0
+        if action is None:
+            seq = 0
+        elif seq is None:
+            seq = self.next_seq()
 
         def body(pipe: Any) -> Instance:
             inst = self._load(Instance, key, pipe)

@@ -29,7 +29,31 @@ def in_progress(migration: Migration) -> bool:
     return migration.status not in MIGRATION_OVER
 
 
+# KEYS: the record, the migrations index, the server's migrations, the uuid -> id key, then the
+# project's migrations when it has a project. ARGV: the record's JSON, its id. One command in the
+# caller's MULTI instead of five (EVAL, not EVALSHA: a script missing after a restart would fail
+# alone inside the MULTI while the other writes went through).
+CREATE_MIGRATION = """
+redis.call('SET', KEYS[1], ARGV[1])
+for i = 2, #KEYS do
+  if i ~= 4 then redis.call('ZADD', KEYS[i], ARGV[2], ARGV[2]) end
+end
+redis.call('SET', KEYS[4], ARGV[2])
+return 1
+"""
+
+
 class MigrationRecords(StoreBase):
+    def reserve_migration_id(self, migration: Migration) -> int:
+        """Give a new migration its id and take the sequence number of the action that creates it,
+        both in one round trip; ``create_migration`` then writes the record under that id."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.incr(self._keys.migration_sequence())
+        pipe.incr(self._keys.sequence())
+        migration_id, seq = pipe.execute()
+        migration.id = int(migration_id)
+        return int(seq)
+
     # ---- the per-host index of migrations in progress -------------------------------------------------
     def _host_migration_keys(self, migration: Migration) -> list[str]:
         return [self._keys.host_migrations(h) for h in sorted({migration.source_compute, migration.dest_compute} - {None})]
@@ -65,17 +89,17 @@ class MigrationRecords(StoreBase):
         return len(found)
 
     def create_migration(self, migration: Migration, pipe: Any = None) -> Migration:
-        """Assign the next id and write the record; with ``pipe`` the write joins the caller's MULTI."""
-        migration.id = int(self._client.incr(self._keys.migration_sequence()))
+        """Assign the next id (unless ``reserve_migration_id`` gave it one) and write the record; with
+        ``pipe`` the write joins the caller's MULTI."""
+        if not migration.id:
+            migration.id = int(self._client.incr(self._keys.migration_sequence()))
         own = pipe is None
         pipe = self._multi() if own else pipe
-        member = str(migration.id)
-        pipe.set(self._keys.migration(migration.id), migration.model_dump_json())
-        pipe.zadd(self._keys.migration_index(), {member: migration.id})
-        pipe.zadd(self._keys.instance_migrations(migration.instance_uuid), {member: migration.id})
+        keys = [self._keys.migration(migration.id), self._keys.migration_index(),
+                self._keys.instance_migrations(migration.instance_uuid), self._keys.migration_by_uuid(migration.uuid)]
         if migration.project_id:
-            pipe.zadd(self._keys.project_migrations(migration.project_id), {member: migration.id})
-        pipe.set(self._keys.migration_by_uuid(migration.uuid), migration.id)
+            keys.append(self._keys.project_migrations(migration.project_id))
+        pipe.eval(CREATE_MIGRATION, len(keys), *keys, migration.model_dump_json(), migration.id)
         self._queue_host_migrations(pipe, migration)
         self._queue_identity(pipe, migration.user_id, migration.project_id)
         if own:

@@ -43,15 +43,19 @@ class QuotaRecords(StoreBase):
 
     def _read_quota_snapshot(self, client: Any, project_id: str, user_id: str | None,
                              *, user_sums: bool = False) -> QuotaSnapshot:
-        """Read with ``client``: the store's client, or a pipeline in WATCH mode (then every key read is watched)."""
-        snap = QuotaSnapshot(
-            class_limits=_ints(client.hgetall(self._keys.quota_class(DEFAULT_CLASS))),
-            project_limits=_ints(client.hgetall(self._keys.project_quotas(project_id))),
-            project_usage=_ints(client.hgetall(self._keys.project_usage(project_id))),
-        )
+        """Read with ``client``: the store's client (every hash in one pipelined round trip), or a
+        pipeline in WATCH mode (then every key read is watched, one round trip each)."""
+        keys = self._quota_watch_keys(project_id, user_id)
+        if client is self._client:
+            reads = client.pipeline(transaction=False)
+            for key in keys:
+                reads.hgetall(key)
+            hashes = [_ints(raw) for raw in reads.execute()]
+        else:
+            hashes = [_ints(client.hgetall(key)) for key in keys]
+        snap = QuotaSnapshot(class_limits=hashes[0], project_limits=hashes[1], project_usage=hashes[2])
         if user_id is not None:
-            snap.user_limits = _ints(client.hgetall(self._keys.user_quotas(project_id, user_id)))
-            snap.user_usage = _ints(client.hgetall(self._keys.user_usage(project_id, user_id)))
+            snap.user_limits, snap.user_usage = hashes[3], hashes[4]
         if user_sums:
             users = sorted(client.smembers(self._keys.quota_users(project_id)))
             keys = [self._keys.user_quotas(project_id, u) for u in users]
