@@ -16,7 +16,8 @@ an action's deliveries are one, plus for each operation it waits for one wake-up
 cap for a wait of T seconds).
 
 A step costs one commit: its event ends, the cursor moves and the next step's event begins
-in the same MULTI (the last step's also ends the run).
+in the same MULTI (the last step's also ends the run). A leading checkpoint costs none: the
+delivery's opening commit moves the cursor past it (``_pass_checkpoints``).
 
 Guarantees, and how:
 - One runner at a time: a lease (``SET NX PX``, sent with the reads of the run and its
