@@ -16,7 +16,8 @@ an action's deliveries are one, plus for each operation it waits for one wake-up
 cap for a wait of T seconds).
 
 A step costs one commit: its event ends, the cursor moves and the next step's event begins
-in the same MULTI (the last step's also ends the run).
+in the same MULTI (the last step's also ends the run). A leading checkpoint costs none: the
+delivery's opening commit moves the cursor past it (``_pass_checkpoints``).
 
 Guarantees, and how:
 - One runner at a time: a lease (``SET NX PX``, sent with the reads of the run and its
@@ -70,6 +71,7 @@ from compute.store import Store
 from tasks.run_reports import run_fields, seconds_since, step_fields, worker_name
 from tasks.step import (
     BACKOFF_KEY,
+    Checkpoint,
     Flow,
     FlowContext,
     Step,
@@ -92,6 +94,11 @@ class Failed:
 def revert_event_key(cursor: int) -> str:
     """The key of the event recording a failed revert of the step at ``cursor``."""
     return f"{cursor:03d}:revert"
+
+
+def does_nothing_forward(step: Step) -> bool:
+    """A checkpoint as :class:`Checkpoint` wrote it: no event, and an ``execute`` that does nothing."""
+    return isinstance(step, Checkpoint) and step.event is None and type(step).execute is Checkpoint.execute
 
 
 def worker_identity() -> str:
@@ -179,6 +186,8 @@ class FlowRunner:
             fc.remember_events([], all_read=True)
         steps = flow.steps(run)
         aborting = bool(run.abort_reason) and run.phase == "forward"
+        if not aborting:
+            self._pass_checkpoints(fc, steps)
         self._commit(fc, owner, events=[] if aborting else self._opening(fc, steps, known=False))
         if aborting:
             assert run.abort_reason is not None
@@ -275,12 +284,7 @@ class FlowRunner:
         if isinstance(outcome, Wait):
             LOG.debug("step %s waits %.2fs", step.name, outcome.seconds, extra=self._step_fields(run, step, "waiting"))
             return outcome
-        fields = self._step_fields(run, step, "done")
-        telemetry.observer().step_finished(run.flow, step.name, fields["duration_ms"] / 1000)
-        LOG.info("step %s done in %.3fs", step.name, fields["duration_ms"] / 1000, extra=fields)
-        self._step_started[run.request_id] = time.time()
-        run.cursor += 1
-        fc.backoff_seconds = None  # the next step backs off from the start
+        self._step_done(fc, step)
         finished = []
         if key and event_key(steps, run.cursor) != key:
             # As last recorded: the step may have added details to its own event.
@@ -294,6 +298,26 @@ class FlowRunner:
         # One commit: this step's end, the cursor on the next, and the next one's event begun.
         self._commit(fc, owner, events=finished + self._opening(fc, steps, known=True))
         return None
+
+    def _step_done(self, fc: FlowContext, step: Step) -> None:
+        """Report the step at the cursor done and move the cursor on (the caller commits it)."""
+        run = fc.run
+        fields = self._step_fields(run, step, "done")
+        telemetry.observer().step_finished(run.flow, step.name, fields["duration_ms"] / 1000)
+        LOG.info("step %s done in %.3fs", step.name, fields["duration_ms"] / 1000, extra=fields)
+        self._step_started[run.request_id] = time.time()
+        run.cursor += 1
+        fc.backoff_seconds = None  # the next step backs off from the start
+
+    def _pass_checkpoints(self, fc: FlowContext, steps: list[Step]) -> None:
+        """Move the cursor past the checkpoints at it, in the commit that opens the delivery.
+
+        A checkpoint without an event does nothing forward, so a crash after that commit leaves
+        the run as a crash after the checkpoint's own commit would: one commit fewer per action.
+        """
+        run = fc.run
+        while run.phase == "forward" and run.cursor < len(steps) and does_nothing_forward(steps[run.cursor]):
+            self._step_done(fc, steps[run.cursor])
 
     def _step_fields(self, run: FlowRun, step: Step, outcome: str) -> dict[str, Any]:
         now = time.time()

@@ -19,6 +19,14 @@ redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
 return 1
 """
 
+# KEYS: a server's action index. ARGV: a request id. The ids scored above it, newest first; nil
+# (false) when it is not indexed. One round trip for the check a flow makes at each state move.
+ACTIONS_NEWER = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return false end
+return redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(' .. score)
+"""
+
 
 class ActionRecords(StoreBase):
     def _queue_action(self, pipe: Any, action: InstanceAction, seq: int) -> None:
@@ -65,12 +73,10 @@ class ActionRecords(StoreBase):
     def actions_newer_than(self, instance_id: str, request_id: str) -> list[InstanceAction]:
         """The server's actions recorded after ``request_id``'s, newest first (every one if it is not
         indexed): what was accepted since, without reading the server's whole history."""
-        index = self._keys.instance_actions(instance_id)
-        score = self._score(index, request_id)
-        if score is None:
+        newer = self._script(ACTIONS_NEWER)(keys=[self._keys.instance_actions(instance_id)], args=[request_id])
+        if newer is None:
             return self.list_actions(instance_id)
-        ids = self._client.zrevrangebyscore(index, "+inf", f"({score!r}")
-        return self._load_many(InstanceAction, (self._keys.action(i) for i in ids))
+        return self._load_many(InstanceAction, (self._keys.action(i) for i in newer))
 
     def list_events(self, request_id: str) -> list[ActionEvent]:
         raw = self._client.hgetall(self._keys.action_events(request_id))

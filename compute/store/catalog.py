@@ -7,6 +7,14 @@ from typing import Any
 from compute.models import Flavor, Image, utcnow
 from compute.store.base import StoreBase, iso_to_epoch
 
+# KEYS: a lock. ARGV: the owner, a TTL in ms. Takes it when free, renews it for its holder: 1, else 0.
+TAKE_REENTRANT_LOCK = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
 
 class CatalogRecords(StoreBase):
     # ---- flavors --------------------------------------------------------------------------
@@ -35,20 +43,18 @@ class CatalogRecords(StoreBase):
             pipe.execute()
 
     def update_image(self, image_id: str, mutate: Callable[[Image], None]) -> Image | None:
-        """Compare-and-set on one image; None when it no longer exists."""
+        """Compare-and-set on one image (a read, then a swap against what was read: two round trips);
+        None when it no longer exists."""
         key = self._keys.image(image_id)
-
-        def body(pipe: Any) -> Image | None:
-            image = self._load(Image, key, pipe)
-            pipe.multi()
-            if image is None:
+        while True:
+            raw = self._client.get(key)
+            if raw is None:
                 return None
+            image = Image.model_validate_json(raw)
             mutate(image)
             image.updated_at = utcnow()
-            pipe.set(key, image.model_dump_json())
-            return image
-
-        return self._transaction(body, key)
+            if self._swap(key, raw, image.model_dump_json()):
+                return image
 
     def get_image(self, image_id: str) -> Image | None:
         return self._load(Image, self._keys.image(image_id))
@@ -84,16 +90,7 @@ class CatalogRecords(StoreBase):
         at once; False while another request holds it.
         """
         key = self._keys.rotation_lock(instance_id, backup_type)
-
-        def body(pipe: Any) -> bool:
-            holder = pipe.get(key)
-            pipe.multi()
-            if holder not in (None, owner):
-                return False
-            pipe.set(key, owner, px=int(ttl * 1000))
-            return True
-
-        return self._transaction(body, key)
+        return bool(self._script(TAKE_REENTRANT_LOCK)(keys=[key], args=[owner, int(ttl * 1000)]))
 
     def rotation_lock_holder(self, instance_id: str, backup_type: str) -> str | None:
         return self._client.get(self._keys.rotation_lock(instance_id, backup_type))
