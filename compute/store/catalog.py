@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from compute.models import Flavor, Image, utcnow
-from compute.store.base import StoreBase, iso_to_epoch
+from compute.store.base import MarkerNotFound, StoreBase, iso_to_epoch
 
 
 class CatalogRecords(StoreBase):
@@ -52,6 +52,38 @@ class CatalogRecords(StoreBase):
 
     def get_image(self, image_id: str) -> Image | None:
         return self._load(Image, self._keys.image(image_id))
+
+    def page_images(self, limit: int, *, after: Image | None = None,
+                    keep: Callable[[Image], bool] | None = None) -> list[Image]:
+        """Up to ``limit`` images newest first (created_at, then id, descending: ``images`` read backwards),
+        from the one after ``after`` (else from the newest), those ``keep`` refuses skipped.
+
+        Reads the index by position in chunks (the page's size, then twice as much) with one MGET each: as far
+        as the page takes to fill, not every image. An ``after`` no longer indexed raises MarkerNotFound."""
+        index = self._keys.image_index()
+        start = 0
+        if after is not None:
+            rank = self._client.zrevrank(index, after.id)
+            if rank is None:
+                raise MarkerNotFound(after.id)
+            start = rank + 1
+        found: list[Image] = []
+        seen: set[str] = set()  # an image written between two chunks moves the rest down by one
+        chunk = max(limit, 16)
+        while len(found) < limit:
+            ids = list(self._client.zrevrange(index, start, start + chunk - 1))
+            fresh = [i for i in ids if i not in seen]
+            seen.update(fresh)
+            for image in self._load_many(Image, (self._keys.image(i) for i in fresh)):
+                if keep is None or keep(image):
+                    found.append(image)
+                    if len(found) == limit:
+                        break
+            if len(ids) < chunk:
+                break
+            start += chunk
+            chunk = min(chunk * 2, 2000)
+        return found
 
     def list_images(self) -> list[Image]:
         ids = self._client.zrange(self._keys.image_index(), 0, -1)
