@@ -124,8 +124,10 @@ Flavors and images
     catalog.put_flavor.
 ``flavor:{id}`` string (``{id}`` a flavor id): JSON Flavor. Index: ``flavors``. TTL: none.
     catalog.put_flavor, fleet_seed.apply_fleet (the file's flavors; one it no longer lists goes).
-``images`` zset: image id -> created_at epoch. The index of ``image:{id}``. TTL: none.
-    catalog.put_image, delete_image, fleet_seed.apply_fleet (adds the file's, never removes).
+``images`` zset: image id -> created_at epoch. The index of ``image:{id}``; read backwards by position
+    (ZREVRANGE: created_at then id, descending, Glance's default order) a chunk at a time until a page is
+    full (catalog.page_images). TTL: none. catalog.put_image, delete_image, fleet_seed.apply_fleet (adds the
+    file's, never removes).
 ``image:{id}`` string (``{id}`` an image id): JSON Image. Index: ``images``, backups also
     ``instance:{id}:backups:{type}``. TTL: none. catalog.put_image, update_image, delete_image.
 ``lock:rotation:{id}:{type}`` string: the request id rotating that (server, backup_type). Index: none.
