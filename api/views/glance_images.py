@@ -187,10 +187,15 @@ def list_images() -> Any:
         return rules.is_listed(ctx, image, visibility, member_status) and all(check(image) for check in checks)
 
     if sorting == NEWEST_FIRST:  # the index's own order: read as far as the page takes
+        # a project's caller lists no other project's private or community image but on asking for community
+        own = None if ctx.is_admin or visibility in ("community", "all") else ctx.project_id
         try:
-            page = store.page_images(limit, after=marker, keep=listed)
-        except MarkerNotFound:
-            raise _error(400, f"No image found with ID {marker_id}") from None
+            page = store.page_images(limit, after=marker, keep=listed, listable_by=own)
+        except MarkerNotFound:  # a marker visible but not listed (another's community image): every image
+            try:
+                page = store.page_images(limit, after=marker, keep=listed)
+            except MarkerNotFound:  # deleted since it was read
+                raise _error(400, f"No image found with ID {marker_id}") from None
     else:  # another order: every image, sorted here
         found = sorted((i for i in store.list_images() if listed(i)),
                        key=functools.cmp_to_key(lambda a, b: compare(a, b, sorting)))

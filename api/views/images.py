@@ -118,7 +118,7 @@ def _listing(detailed: bool) -> Any:
     limit = paging.effective_limit(params.get("limit"))
     try:
         images = store.page_images(limit, after=after, keep=lambda i: rules.is_listed(ctx, i) and matches(
-            i, params, ids, min_ram, min_disk))
+            i, params, ids, min_ram, min_disk), listable_by=None if ctx.is_admin else ctx.project_id)
     except MarkerNotFound:
         raise bad_request(f"Marker {marker} could not be found.") from None
     render = detail_view if detailed else summary_view

@@ -1,6 +1,7 @@
 """Flavors, images, and the backups of a server with the lock that serialises their rotation."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -30,9 +31,27 @@ class CatalogRecords(StoreBase):
         pipe = self._multi() if own else pipe
         pipe.set(self._keys.image(image.id), image.model_dump_json())
         pipe.zadd(self._keys.image_index(), {image.id: iso_to_epoch(image.created_at)})
+        self._queue_image_listing(pipe, image)
         self._queue_identity(pipe, image.properties.get("user_id"), image.owner)
         if own:
             pipe.execute()
+
+    def _image_listing_keys(self, image: Image) -> set[str]:
+        """The listing sets that name ``image`` as it is (keys.py: ``images:public`` and the next two)."""
+        found = {self._keys.shared_images(member) for member in image.members}
+        if image.visibility == "public":
+            found.add(self._keys.public_images())
+        if image.owner:
+            found.add(self._keys.project_images(image.owner))
+        return found
+
+    def _queue_image_listing(self, pipe: Any, image: Image, before: Image | None = None) -> None:
+        """Queue ``image``'s listing entries in the caller's MULTI, and drop those only ``before`` needed."""
+        now = self._image_listing_keys(image)
+        for key in now:
+            pipe.zadd(key, {image.id: iso_to_epoch(image.created_at)})
+        for key in (set() if before is None else self._image_listing_keys(before) - now):
+            pipe.zrem(key, image.id)
 
     def update_image(self, image_id: str, mutate: Callable[[Image], None]) -> Image | None:
         """Compare-and-set on one image; None when it no longer exists."""
@@ -43,9 +62,11 @@ class CatalogRecords(StoreBase):
             pipe.multi()
             if image is None:
                 return None
+            before = image.model_copy(deep=True)
             mutate(image)
             image.updated_at = utcnow()
             pipe.set(key, image.model_dump_json())
+            self._queue_image_listing(pipe, image, before)
             return image
 
         return self._transaction(body, key)
@@ -53,17 +74,18 @@ class CatalogRecords(StoreBase):
     def get_image(self, image_id: str) -> Image | None:
         return self._load(Image, self._keys.image(image_id))
 
-    def page_images(self, limit: int, *, after: Image | None = None,
-                    keep: Callable[[Image], bool] | None = None) -> list[Image]:
+    def page_images(self, limit: int, *, after: Image | None = None, keep: Callable[[Image], bool] | None = None,
+                    listable_by: str | None = None) -> list[Image]:
         """Up to ``limit`` images newest first (created_at, then id, descending: ``images`` read backwards),
-        from the one after ``after`` (else from the newest), those ``keep`` refuses skipped.
+        from the one after ``after`` (else from the newest), those ``keep`` refuses skipped. ``listable_by``
+        (a project): only the public images, the project's own and those shared with it, from their sets.
 
         Reads the index by position in chunks (the page's size, then twice as much) with one MGET each: as far
-        as the page takes to fill, not every image. An ``after`` no longer indexed raises MarkerNotFound."""
-        index = self._keys.image_index()
+        as the page takes to fill, not every image. An ``after`` not in the index read raises MarkerNotFound."""
+        read = self._image_window if listable_by is None else self._listable_window(listable_by)
         start = 0
         if after is not None:
-            rank = self._client.zrevrank(index, after.id)
+            rank = read(0, -1, after.id)[1]
             if rank is None:
                 raise MarkerNotFound(after.id)
             start = rank + 1
@@ -71,7 +93,7 @@ class CatalogRecords(StoreBase):
         seen: set[str] = set()  # an image written between two chunks moves the rest down by one
         chunk = max(limit, 16)
         while len(found) < limit:
-            ids = list(self._client.zrevrange(index, start, start + chunk - 1))
+            ids = read(start, start + chunk - 1, None)[0]
             fresh = [i for i in ids if i not in seen]
             seen.update(fresh)
             for image in self._load_many(Image, (self._keys.image(i) for i in fresh)):
@@ -85,6 +107,46 @@ class CatalogRecords(StoreBase):
             chunk = min(chunk * 2, 2000)
         return found
 
+    def _image_window(self, start: int, stop: int, rank_of: str | None) -> tuple[list[str], int | None]:
+        """(ids at positions ``start``..``stop`` of ``images`` read backwards, or the position of ``rank_of``)."""
+        index = self._keys.image_index()
+        if rank_of is not None:
+            return [], self._client.zrevrank(index, rank_of)
+        return list(self._client.zrevrange(index, start, stop)), None
+
+    def _listable_window(self, project_id: str) -> Callable[[int, int, str | None], tuple[list[str], int | None]]:
+        """The same over the union of what ``project_id`` may list, made, read and deleted in one MULTI."""
+        sources = [self._keys.public_images(), self._keys.project_images(project_id),
+                   self._keys.shared_images(project_id)]
+
+        def window(start: int, stop: int, rank_of: str | None) -> tuple[list[str], int | None]:
+            scratch = self._keys.image_listing_scratch(uuid.uuid4().hex)
+            pipe = self._multi()
+            pipe.zunionstore(scratch, sources, aggregate="MAX")
+            if rank_of is None:
+                pipe.zrevrange(scratch, start, stop)
+            else:
+                pipe.zrevrank(scratch, rank_of)
+            pipe.delete(scratch)
+            found = pipe.execute()[1]
+            return ([], found) if rank_of is not None else (list(found), None)
+
+        return window
+
+    def rebuild_image_listing(self) -> int:
+        """Fill the listing sets from every image for a store written before them: O(images) once, then O(1)
+        to check (``images:listing_built``; a store with no image yet is left unmarked, written nothing).
+        Returns how many images it indexed."""
+        if self._client.exists(self._keys.image_listing_built()) or not self._client.zcard(self._keys.image_index()):
+            return 0
+        found = self.list_images()
+        pipe = self._multi()
+        for image in found:
+            self._queue_image_listing(pipe, image)
+        pipe.set(self._keys.image_listing_built(), "1")
+        pipe.execute()
+        return len(found)
+
     def list_images(self) -> list[Image]:
         ids = self._client.zrange(self._keys.image_index(), 0, -1)
         return self._load_many(Image, (self._keys.image(i) for i in ids))
@@ -94,6 +156,8 @@ class CatalogRecords(StoreBase):
         pipe = self._multi()
         pipe.delete(self._keys.image(image_id))
         pipe.zrem(self._keys.image_index(), image_id)
+        for key in set() if image is None else self._image_listing_keys(image):
+            pipe.zrem(key, image_id)
         if image is not None and image.properties.get("image_type") == "backup":
             pipe.zrem(self._keys.instance_backups(image.properties.get("instance_uuid", ""),
                                                   image.properties.get("backup_type", "")), image_id)

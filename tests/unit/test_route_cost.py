@@ -211,11 +211,6 @@ KNOWN_SCANS = {
     ("admin", "history", "/v2.1/servers/detail?all_tenants=1&host=host-0003"):
         "no index of a host's servers by instance.host (the claims index differs for deleted or failed "
         "servers): the page fills from every project's servers, newest first",
-    **{("project", "history", f"{rule}?{query}"): "no index of the images a project may list (public, its own, "
-       "shared with it): the page fills from every image, newest first, past other projects' private ones"
-       for rule, query in [("/image/v2/images", "limit=5"), ("/image/v2/images", "limit=5&visibility=private"),
-                           ("/image/v2/images", "limit=5&owner=admin"), ("/v2.1/images", "limit=5"),
-                           ("/v2.1/images/detail", "limit=5")]},
     ("admin", "history", "/image/v2/images?limit=5&owner=admin"):
         "no index of the images by owner: the page fills from every image until 5 are the owner's",
 }
