@@ -39,6 +39,7 @@ from api.errors import ApiError
 from api.glance_listing import (
     LIMIT_DEFAULT,
     compare,
+    owners_wanted,
     page_link,
     parse_filters,
     parse_limit,
@@ -190,7 +191,7 @@ def list_images() -> Any:
         # a project's caller lists no other project's private or community image but on asking for community
         own = None if ctx.is_admin or visibility in ("community", "all") else ctx.project_id
         try:
-            page = store.page_images(limit, after=marker, keep=listed, listable_by=own)
+            page = store.page_images(limit, after=marker, keep=listed, listable_by=own, owners=owners_wanted(args))
         except MarkerNotFound:  # a marker visible but not listed (another's community image): every image
             try:
                 page = store.page_images(limit, after=marker, keep=listed)

@@ -75,14 +75,21 @@ class CatalogRecords(StoreBase):
         return self._load(Image, self._keys.image(image_id))
 
     def page_images(self, limit: int, *, after: Image | None = None, keep: Callable[[Image], bool] | None = None,
-                    listable_by: str | None = None) -> list[Image]:
+                    listable_by: str | None = None, owners: set[str] | None = None) -> list[Image]:
         """Up to ``limit`` images newest first (created_at, then id, descending: ``images`` read backwards),
-        from the one after ``after`` (else from the newest), those ``keep`` refuses skipped. ``listable_by``
-        (a project): only the public images, the project's own and those shared with it, from their sets.
+        from the one after ``after`` (else from the newest), those ``keep`` refuses skipped. ``owners``: only
+        those projects' images; else ``listable_by`` (a project): only the public images, the project's own
+        and those shared with it; each from their listing sets.
 
         Reads the index by position in chunks (the page's size, then twice as much) with one MGET each: as far
         as the page takes to fill, not every image. An ``after`` not in the index read raises MarkerNotFound."""
-        read = self._image_window if listable_by is None else self._listable_window(listable_by)
+        if owners:
+            read = self._union_window([self._keys.project_images(o) for o in sorted(owners)])
+        elif listable_by is not None:
+            read = self._union_window([self._keys.public_images(), self._keys.project_images(listable_by),
+                                       self._keys.shared_images(listable_by)])
+        else:
+            read = self._image_window
         start = 0
         if after is not None:
             rank = read(0, -1, after.id)[1]
@@ -114,11 +121,8 @@ class CatalogRecords(StoreBase):
             return [], self._client.zrevrank(index, rank_of)
         return list(self._client.zrevrange(index, start, stop)), None
 
-    def _listable_window(self, project_id: str) -> Callable[[int, int, str | None], tuple[list[str], int | None]]:
-        """The same over the union of what ``project_id`` may list, made, read and deleted in one MULTI."""
-        sources = [self._keys.public_images(), self._keys.project_images(project_id),
-                   self._keys.shared_images(project_id)]
-
+    def _union_window(self, sources: list[str]) -> Callable[[int, int, str | None], tuple[list[str], int | None]]:
+        """The same over the union of listing sets, made, read and deleted in one MULTI."""
         def window(start: int, stop: int, rank_of: str | None) -> tuple[list[str], int | None]:
             scratch = self._keys.image_listing_scratch(uuid.uuid4().hex)
             pipe = self._multi()

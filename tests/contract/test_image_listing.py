@@ -136,3 +136,15 @@ def test_fleet_file_images_are_in_the_sets(backend: Backend, store: Store, visib
     image = Image(name="seeded", owner="p0", visibility=visibility)
     store.apply_fleet(FleetFile(hosts=[], flavors=[], images=[image], aggregates=[], durations={}, digest="d"))
     assert listing_sets(backend) == expected_sets([image])
+
+
+def test_an_owner_filter_pages_the_owners_sets_only(store: Store) -> None:
+    made = mixed_images(store)
+    admin = RequestContext(user_id="admin", project_id="admin", roles=["admin"])
+    for owners in ({"p1"}, {"p0", "p2"}, {"nobody"}):
+        def wanted(image: Image, owners: set[str] = owners) -> bool:
+            return rules.is_listed(admin, image) and image.owner in owners
+
+        every = [i.id for i in store.page_images(100, keep=wanted)]
+        assert [i.id for i in store.page_images(100, keep=wanted, owners=owners)] == every
+        assert len(every) == sum(1 for i in made if i.owner in owners)

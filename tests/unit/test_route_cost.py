@@ -211,8 +211,6 @@ KNOWN_SCANS = {
     ("admin", "history", "/v2.1/servers/detail?all_tenants=1&host=host-0003"):
         "no index of a host's servers by instance.host (the claims index differs for deleted or failed "
         "servers): the page fills from every project's servers, newest first",
-    ("admin", "history", "/image/v2/images?limit=5&owner=admin"):
-        "no index of the images by owner: the page fills from every image until 5 are the owner's",
 }
 
 
