@@ -11,14 +11,10 @@ operator runs often are counted the same way at 50 and 500 hosts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 
 from api.app import create_app
@@ -36,46 +32,10 @@ from compute.service import ComputeService
 from compute.settings import Settings
 from compute.store import Store
 from tests.conftest import RecordingEnqueuer
-from tests.unit.test_request_cost import fleet_of
+from tests.unit.test_request_cost import Sent, fleet_of, sending
 
 ADMIN = {"X-Auth-Token": "admin:admin", "OpenStack-API-Version": "compute 2.96"}
 ZONED = 3  # aggregates, each with its zone and 5 hosts
-
-
-@dataclass
-class Sent:
-    """What reached redis-py: each command with its argument count, and the round trips."""
-    commands: list[tuple[str, int]] = field(default_factory=list)
-    round_trips: int = 0
-
-
-@contextmanager
-def sending(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sent]:
-    sent = Sent()
-    direct = redis.Redis.execute_command
-    immediate = redis.client.Pipeline.immediate_execute_command
-    execute = redis.client.Pipeline.execute
-
-    def count_direct(self: Any, *args: Any, **options: Any) -> Any:
-        sent.commands.append((str(args[0]).upper(), len(args)))
-        sent.round_trips += 1
-        return direct(self, *args, **options)
-
-    def count_immediate(self: Any, *args: Any, **options: Any) -> Any:
-        sent.commands.append((str(args[0]).upper(), len(args)))
-        sent.round_trips += 1
-        return immediate(self, *args, **options)
-
-    def count_queued(self: Any, *args: Any, **options: Any) -> Any:
-        sent.commands.extend((str(c[0][0]).upper(), len(c[0])) for c in self.command_stack)
-        sent.round_trips += 1 if self.command_stack else 0
-        return execute(self, *args, **options)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(redis.Redis, "execute_command", count_direct)
-        patch.setattr(redis.client.Pipeline, "immediate_execute_command", count_immediate)
-        patch.setattr(redis.client.Pipeline, "execute", count_queued)
-        yield sent
 
 
 @dataclass
