@@ -97,7 +97,7 @@ class CatalogRecords(StoreBase):
                 raise MarkerNotFound(after.id)
             start = rank + 1
         found: list[Image] = []
-        seen: set[str] = set()  # an image written between two chunks moves the rest down by one
+        seen = {after.id} if after is not None else set()  # a write between two reads moves the rest down one
         chunk = max(limit, 16)
         while len(found) < limit:
             ids = read(start, start + chunk - 1, None)[0]
