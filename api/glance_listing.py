@@ -126,6 +126,11 @@ def _one_of(raw: str) -> set[str]:
     return {part.strip() for part in raw[3:].split(",")} if raw.startswith("in:") else {raw}
 
 
+def owners_wanted(args: MultiDict[str, str]) -> set[str] | None:
+    """The projects an ``owner`` filter (one, or ``in:`` several) admits; None without one (or with two)."""
+    return _one_of(args["owner"]) if len(args.getlist("owner")) == 1 else None
+
+
 def parse_filters(args: MultiDict[str, str]) -> list[Callable[[Image], bool]]:
     checks: list[Callable[[Image], bool]] = []
     tags = args.getlist("tag")

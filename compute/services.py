@@ -39,14 +39,15 @@ def delete_service(store: Store, host: str) -> None:
     store.delete_host(host)
 
 
-def uptime(store: Store, host: Host, usage: HostUsage) -> str:
+def uptime(store: Store, host: Host, usage: HostUsage, clock_offset: float | None = None) -> str:
     """The hypervisor's ``uptime`` output (libvirt's ``get_host_uptime``), on the fleet's clock.
 
     A host whose service is down or forced down cannot be asked: ComputeServiceUnavailable.
+    ``clock_offset``: the fleet clock's offset when the caller read it once for many hosts.
     """
     if not host.in_service:
         raise ComputeServiceUnavailable(host.name)
-    now = time.time() + store.fleet_clock_offset()
+    now = time.time() + (store.fleet_clock_offset() if clock_offset is None else clock_offset)
     load = usage.vcpus_used / host.vcpus if host.vcpus else 0.0
     return uptime_text(now, iso_to_epoch(host.started_at), load)
 

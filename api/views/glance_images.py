@@ -39,6 +39,7 @@ from api.errors import ApiError
 from api.glance_listing import (
     LIMIT_DEFAULT,
     compare,
+    owners_wanted,
     page_link,
     parse_filters,
     parse_limit,
@@ -58,10 +59,12 @@ from api.links import root_url
 from api.timestamps import isotime
 from compute import images as rules
 from compute.models import Image
+from compute.store import MarkerNotFound
 
 bp = Blueprint("glance_images", __name__, url_prefix="/image")
 
 VERSIONS = [("v2.7", "CURRENT")] + [(f"v2.{n}", "SUPPORTED") for n in range(6, -1, -1)]
+NEWEST_FIRST = [("created_at", "desc"), ("id", "desc")]  # Glance's default sort: the ``images`` index's order
 PUBLIC_ENDPOINTS = frozenset({"glance_images.versions", "glance_images.versions_list"})
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
           413: "Request Entity Too Large", 415: "Unsupported Media Type"}
@@ -175,18 +178,31 @@ def list_images() -> Any:
     sorting = parse_sorting(args)
     checks = parse_filters(args)
     limit = parse_limit(args["limit"]) if "limit" in args else LIMIT_DEFAULT
-    every = current.service().store.list_images()
-    found = [i for i in every
-             if rules.is_listed(ctx, i, visibility, member_status) and all(check(i) for check in checks)]
-    order = functools.cmp_to_key(lambda a, b: compare(a, b, sorting))
-    found.sort(key=order)
+    store = current.service().store
     marker_id = args.get("marker")
-    if marker_id is not None:
-        marker = next((i for i in every if i.id == marker_id and rules.is_visible(ctx, i)), None)
-        if marker is None:
-            raise _error(400, f"No image found with ID {marker_id}")
-        found = [i for i in found if compare(i, marker, sorting) > 0]
-    page = found[:limit]
+    marker = None if marker_id is None else store.get_image(marker_id)
+    if marker_id is not None and (marker is None or not rules.is_visible(ctx, marker)):
+        raise _error(400, f"No image found with ID {marker_id}")
+
+    def listed(image: Image) -> bool:
+        return rules.is_listed(ctx, image, visibility, member_status) and all(check(image) for check in checks)
+
+    if sorting == NEWEST_FIRST:  # the index's own order: read as far as the page takes
+        # a project's caller lists no other project's private or community image but on asking for community
+        own = None if ctx.is_admin or visibility in ("community", "all") else ctx.project_id
+        try:
+            page = store.page_images(limit, after=marker, keep=listed, listable_by=own, owners=owners_wanted(args))
+        except MarkerNotFound:  # a marker visible but not listed (another's community image): every image
+            try:
+                page = store.page_images(limit, after=marker, keep=listed)
+            except MarkerNotFound:  # deleted since it was read
+                raise _error(400, f"No image found with ID {marker_id}") from None
+    else:  # another order: every image, sorted here
+        found = sorted((i for i in store.list_images() if listed(i)),
+                       key=functools.cmp_to_key(lambda a, b: compare(a, b, sorting)))
+        if marker is not None:
+            found = [i for i in found if compare(i, marker, sorting) > 0]
+        page = found[:limit]
     query = [(k, v) for k, v in args.items(multi=True) if k != "marker"]
     body: dict[str, Any] = {"images": [image_view(i) for i in page], "first": page_link(query),
                             "schema": "/v2/schemas/images"}

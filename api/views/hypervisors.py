@@ -55,7 +55,8 @@ def cpu_info(host: Host) -> dict[str, Any]:
     }
 
 
-def detail_view(host: Host, usage: HostUsage, mv: microversions.APIVersion) -> dict[str, Any]:
+def detail_view(host: Host, usage: HostUsage, mv: microversions.APIVersion,
+                clock_offset: float | None = None) -> dict[str, Any]:
     view = summary_view(host, mv)
     view.update({
         "hypervisor_type": host.hypervisor_type,
@@ -69,7 +70,7 @@ def detail_view(host: Host, usage: HostUsage, mv: microversions.APIVersion) -> d
     })
     if mv >= USAGE_REMOVED:
         try:
-            view["uptime"] = services.uptime(current.service().store, host, usage)
+            view["uptime"] = services.uptime(current.service().store, host, usage, clock_offset)
         except services.ComputeServiceUnavailable:
             view["uptime"] = None
         return view
@@ -156,8 +157,9 @@ def _listing(detailed: bool) -> Any:
         hosts = current.service().store.page_hosts(limit, after)
     servers = servers_by_host([h for h, _ in hosts]) if params.get("with_servers") else None
     items = []
+    clock_offset = current.service().store.fleet_clock_offset() if detailed and mv >= USAGE_REMOVED else None
     for host, usage in hosts:
-        view = detail_view(host, usage, mv) if detailed else summary_view(host, mv)
+        view = detail_view(host, usage, mv, clock_offset) if detailed else summary_view(host, mv)
         if servers is not None:
             add_servers(view, host, servers, mv)
         items.append(view)

@@ -11,9 +11,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from api import current, links, paging, query
-from api.errors import forbidden
+from api.errors import bad_request, forbidden
 from api.timestamps import isotime, stored_time
+from compute import images as rules
 from compute.models import Image
+from compute.store import MarkerNotFound
 
 bp = Blueprint("images", __name__, url_prefix="/v2.1")
 
@@ -77,8 +79,7 @@ def wanted_ids(raw: str | None) -> set[str] | None:
     """``id=<id>`` or Glance's ``id=in:<id>,<id>`` (what OSC sends)."""
     if raw is None:
         return None
-    if raw.startswith("in:"):
-        raw = raw[3:]
+    raw = raw.removeprefix("in:")
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
@@ -109,12 +110,17 @@ def _listing(detailed: bool) -> Any:
     params = query.parse(LIST_QUERY)
     ids = wanted_ids(params.get("id"))
     min_ram, min_disk = query.minimum_filter(params, "minRam"), query.minimum_filter(params, "minDisk")
-    images = current.service().list_images(current.context())
+    ctx, store = current.context(), current.service().store
     marker = params.get("marker")
-    images = paging.after_marker(images, marker, lambda i: i.id, f"Marker {marker} could not be found.")
-    images = [i for i in images if matches(i, params, ids, min_ram, min_disk)]
+    after = None if marker is None else store.get_image(marker)
+    if marker is not None and (after is None or not rules.is_listed(ctx, after)):
+        raise bad_request(f"Marker {marker} could not be found.")
     limit = paging.effective_limit(params.get("limit"))
-    images = images[:limit]
+    try:
+        images = store.page_images(limit, after=after, keep=lambda i: rules.is_listed(ctx, i) and matches(
+            i, params, ids, min_ram, min_disk), listable_by=None if ctx.is_admin else ctx.project_id)
+    except MarkerNotFound:
+        raise bad_request(f"Marker {marker} could not be found.") from None
     render = detail_view if detailed else summary_view
     return jsonify(paging.listing_body("images", [render(i) for i in images], images, limit,
                                        "images/detail" if detailed else "images", lambda i: i.id))

@@ -101,18 +101,6 @@ class AggregateRecords(StoreBase):
         return {a.availability_zone for a in self._load_many(Aggregate, (self._keys.aggregate(i) for i in ids))
                 if a.availability_zone}
 
-    def hosts_in_zone(self, zone: str) -> set[str] | None:
-        """The hosts of the aggregates whose zone is ``zone``; None when no aggregate has that zone.
-
-        The scheduler's zone restriction (Nova's ``map_az_to_placement_aggregate``): a zone
-        no aggregate names (the default one, say) restricts nothing.
-        """
-        members: set[str] | None = None
-        for aggregate in self.list_aggregates():
-            if aggregate.availability_zone == zone:
-                members = (members or set()) | set(aggregate.hosts)
-        return members
-
     # ---- writes -------------------------------------------------------------------------------
     def create_aggregate(self, name: str, availability_zone: str | None = None) -> Aggregate:
         names = self._keys.aggregate_names()

@@ -108,6 +108,7 @@ class FleetSeedRecords(StoreBase):
         done["hypervisor ids"] = self.rebuild_host_ids()  # type: ignore[attr-defined]
         done["host totals and names"] = self.rebuild_listing_indexes()  # type: ignore[attr-defined]
         done["identities"] = self.rebuild_identities()
+        done["image listing"] = self.rebuild_image_listing()  # type: ignore[attr-defined]
         done["instances"] = self.rebuild_instance_indexes()  # type: ignore[attr-defined]
         done["servers by status"] = self.rebuild_status_counts()  # type: ignore[attr-defined]
         done["migrations"] = self.rebuild_migration_indexes()  # type: ignore[attr-defined]
@@ -323,4 +324,5 @@ class FleetSeedRecords(StoreBase):
         for image in images:
             pipe.set(k.image(image.id), image.model_dump_json())
             pipe.zadd(k.image_index(), {image.id: iso_to_epoch(image.created_at)})
+            self._queue_image_listing(pipe, image)  # type: ignore[attr-defined]
 

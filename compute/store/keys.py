@@ -124,8 +124,25 @@ Flavors and images
     catalog.put_flavor.
 ``flavor:{id}`` string (``{id}`` a flavor id): JSON Flavor. Index: ``flavors``. TTL: none.
     catalog.put_flavor, fleet_seed.apply_fleet (the file's flavors; one it no longer lists goes).
-``images`` zset: image id -> created_at epoch. The index of ``image:{id}``. TTL: none.
-    catalog.put_image, delete_image, fleet_seed.apply_fleet (adds the file's, never removes).
+``images`` zset: image id -> created_at epoch. The index of ``image:{id}``; read backwards by position
+    (ZREVRANGE: created_at then id, descending, Glance's default order) a chunk at a time until a page is
+    full (catalog.page_images). TTL: none. catalog.put_image, delete_image, fleet_seed.apply_fleet (adds the
+    file's, never removes).
+``images:public`` zset: image id -> created_at epoch, the images whose visibility was public at a write
+    (a superset: readers confirm on the record). With the next two, what a project's image list reads
+    (catalog.page_images ``listable_by``: their union, a chunk at a time) instead of every image. TTL: none.
+    catalog.put_image, update_image (the old state's entries out, the new one's in, the record WATCHed),
+    delete_image, fleet_seed.apply_fleet; catalog.rebuild_image_listing fills the three once for a store
+    written before them (run at start through rebuild_missing_indexes).
+``project:{project}:images`` zset: the same for the images the project owns (any visibility). Written with
+    ``images:public``.
+``project:{project}:shared_images`` zset: the same for the images that name the project as a member (any
+    member status). Written with ``images:public``.
+``images:listing_built`` string: "1" once the three sets above hold every image (set by
+    catalog.rebuild_image_listing at the first start that finds images; until then that start indexes
+    them once more, harmlessly). Index: none. TTL: none.
+``images:listing:{token}`` zset (``{token}`` a random hex): the union of the caller's three sets, made,
+    read and deleted in one MULTI by catalog.page_images. TTL: none (never outlives its MULTI).
 ``image:{id}`` string (``{id}`` an image id): JSON Image. Index: ``images``, backups also
     ``instance:{id}:backups:{type}``. TTL: none. catalog.put_image, update_image, delete_image.
 ``lock:rotation:{id}:{type}`` string: the request id rotating that (server, backup_type). Index: none.
@@ -344,6 +361,21 @@ class Keys:
 
     def image(self, image_id: str) -> str:
         return self._k("image", image_id)
+
+    def public_images(self) -> str:
+        return self._k("images", "public")
+
+    def project_images(self, project_id: str) -> str:
+        return self._k("project", project_id, "images")
+
+    def shared_images(self, project_id: str) -> str:
+        return self._k("project", project_id, "shared_images")
+
+    def image_listing_built(self) -> str:
+        return self._k("images", "listing_built")
+
+    def image_listing_scratch(self, token: str) -> str:
+        return self._k("images", "listing", token)
 
     def rotation_lock(self, instance_id: str, backup_type: str) -> str:
         return self._k("lock", "rotation", instance_id, backup_type)

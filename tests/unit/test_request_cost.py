@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,31 +40,51 @@ class Counter:
         self.commands: list[str] = []
 
 
+@dataclass
+class Sent:
+    """What reached redis-py: each command with its argument count, and the round trips."""
+    commands: list[tuple[str, int]] = field(default_factory=list)
+    round_trips: int = 0
+
+
 @contextmanager
-def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
-    """Count what reaches the client: direct calls, WATCH-mode pipeline calls and queued ones at execute."""
-    counter = Counter()
+def sending(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sent]:
+    """Count what reaches the client: direct calls, WATCH-mode pipeline calls and queued ones at execute
+    (a pipeline is one round trip of many commands)."""
+    sent = Sent()
     direct = redis.Redis.execute_command
     immediate = redis.client.Pipeline.immediate_execute_command
     execute = redis.client.Pipeline.execute
 
     def count_direct(self: Any, *args: Any, **options: Any) -> Any:
-        counter.commands.append(str(args[0]))
+        sent.commands.append((str(args[0]).upper(), len(args)))
+        sent.round_trips += 1
         return direct(self, *args, **options)
 
     def count_immediate(self: Any, *args: Any, **options: Any) -> Any:
-        counter.commands.append(str(args[0]))
+        sent.commands.append((str(args[0]).upper(), len(args)))
+        sent.round_trips += 1
         return immediate(self, *args, **options)
 
     def count_queued(self: Any, *args: Any, **options: Any) -> Any:
-        counter.commands.extend(str(c[0][0]) for c in self.command_stack)
+        sent.commands.extend((str(c[0][0]).upper(), len(c[0])) for c in self.command_stack)
+        sent.round_trips += 1 if self.command_stack else 0
         return execute(self, *args, **options)
 
     with monkeypatch.context() as patch:
         patch.setattr(redis.Redis, "execute_command", count_direct)
         patch.setattr(redis.client.Pipeline, "immediate_execute_command", count_immediate)
         patch.setattr(redis.client.Pipeline, "execute", count_queued)
+        yield sent
+
+
+@contextmanager
+def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
+    """The commands' names only, filled when the block ends."""
+    counter = Counter()
+    with sending(monkeypatch) as sent:
         yield counter
+    counter.commands = [name for name, _ in sent.commands]
 
 
 def fleet_of(hosts: int, tmp_path: Path) -> Store:
