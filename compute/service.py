@@ -7,6 +7,10 @@ Each action's own module under compute/actions/ holds its guards and calls
 3. the instance action record and its flow run,
 4. the enqueue. If the broker refuses it, the state change and the action are undone
    and QueueUnavailable tells the API to answer 503.
+Given the server as the caller read it (``known``), steps 1-3 are made on that copy and written by
+one script while the stored record is still exactly that copy (``Store.accept_on_known``); a record
+that moved on meanwhile sends the accept through the MULTI above, which decides on the record read
+afresh, so two racing accepts still have one winner and a 409.
 Policy is the API's business and has already passed when these methods run.
 """
 from __future__ import annotations
