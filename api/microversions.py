@@ -99,5 +99,4 @@ def require(minimum: tuple[int, int], maximum: tuple[int, int] | None = None) ->
 def stamp(response: Response, version: APIVersion) -> None:
     response.headers[NEW_HEADER] = f"{SERVICE_TYPE} {version}"
     response.headers[LEGACY_HEADER] = str(version)
-    response.vary.add(NEW_HEADER)
-    response.vary.add(LEGACY_HEADER)
+    response.vary.update((NEW_HEADER, LEGACY_HEADER))  # one rewrite of the header, not one per name

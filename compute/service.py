@@ -7,6 +7,10 @@ Each action's own module under compute/actions/ holds its guards and calls
 3. the instance action record and its flow run,
 4. the enqueue. If the broker refuses it, the state change and the action are undone
    and QueueUnavailable tells the API to answer 503.
+Given the server as the caller read it (``known``), steps 1-3 are made on that copy and written by
+one script while the stored record is still exactly that copy (``Store.accept_on_known``); a record
+that moved on meanwhile sends the accept through the MULTI above, which decides on the record read
+afresh, so two racing accepts still have one winner and a 409.
 Policy is the API's business and has already passed when these methods run.
 """
 from __future__ import annotations
@@ -112,9 +116,13 @@ class ComputeService:
         also: Callable[[Any], None] | None = None,
         undo: Callable[[], None] | None = None,
         new_migration: Migration | None = None,
+        known: Instance | None = None,
     ) -> Instance:
         """``new_migration``: the record of the move this action starts, written in the same MULTI;
-        its id and the action's sequence number are taken together (one round trip)."""
+        its id and the action's sequence number are taken together (one round trip).
+        ``known``: the server as the caller read it (left unchanged). A flow's accept with no ``also``
+        is then guarded on that copy and written in one script while the record is still exactly
+        that (``Store.accept_on_known``); else it is guarded and written on the record read afresh."""
         action = InstanceAction(
             request_id=ctx.request_id, action=action_name, instance_uuid=instance_id,
             user_id=ctx.user_id, project_id=ctx.project_id,
@@ -123,6 +131,27 @@ class ComputeService:
             action.finish_time = action.start_time
             return self.store.update_instance(instance_id, guard_and_mutate, action=action, also=also)
         run = FlowRun(request_id=ctx.request_id, flow=action_name, instance_uuid=instance_id, params=params or {})
+        due_in = self.settings.engine.start_grace_seconds
+        before: dict[str, Any] = {}
+
+        def mutate(inst: Instance) -> None:
+            before.update(vm_state=inst.vm_state, task_state=inst.task_state)
+            guard_and_mutate(inst)
+            before.update(new_task_state=inst.task_state)
+
+        inst = None
+        if known is not None and known.id == instance_id and also is None:
+            inst = self.store.accept_on_known(known, mutate, action, run, due_in, new_migration)
+        if inst is None:
+            inst = self._accept_on_stored(instance_id, mutate, action, run, due_in, also, new_migration)
+        self._enqueue_or_undo(action, before, undo)
+        telemetry.observer().action_accepted(action_name)
+        return inst
+
+    def _accept_on_stored(self, instance_id: str, mutate: Callable[[Instance], None], action: InstanceAction,
+                          run: FlowRun, due_in: float, also: Callable[[Any], None] | None,
+                          new_migration: Migration | None) -> Instance:
+        """The accept's compare-and-set under WATCH of the record read afresh, with every write in its MULTI."""
         seq = None
         writes = also
         if new_migration is not None:
@@ -133,19 +162,8 @@ class ComputeService:
                 if also is not None:
                     also(pipe)
 
-        before: dict[str, Any] = {}
-
-        def mutate(inst: Instance) -> None:
-            before.update(vm_state=inst.vm_state, task_state=inst.task_state)
-            guard_and_mutate(inst)
-            before.update(new_task_state=inst.task_state)
-
-        inst = self.store.update_instance(
-            instance_id, mutate, action=action, run=run, due_in=self.settings.engine.start_grace_seconds,
-            also=writes, seq=seq)
-        self._enqueue_or_undo(action, before, undo)
-        telemetry.observer().action_accepted(action_name)
-        return inst
+        return self.store.update_instance(instance_id, mutate, action=action, run=run, due_in=due_in,
+                                          also=writes, seq=seq)
 
     def _enqueue_or_undo(self, action: InstanceAction, before: dict[str, Any],
                          undo: Callable[[], None] | None) -> None:

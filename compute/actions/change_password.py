@@ -15,4 +15,5 @@ def change_password(service: ComputeService, ctx: RequestContext, instance: Inst
         check_instance_state(inst, "changePassword", vm_states=[VmState.ACTIVE])
         inst.task_state = TaskState.UPDATING_PASSWORD
 
-    return service.start_action(ctx, instance.id, CHANGE_PASSWORD, mutate, params={"admin_password": password})
+    return service.start_action(ctx, instance.id, CHANGE_PASSWORD, mutate, params={"admin_password": password},
+                                known=instance)

@@ -25,4 +25,4 @@ def delete_server(service: ComputeService, ctx: RequestContext, instance: Instan
         inst.task_state = TaskState.DELETING
 
     hosted = bool(instance.host) or instance.vm_state == VmState.BUILDING
-    return service.start_action(ctx, instance.id, DELETE, mutate, params={HOSTED: hosted})
+    return service.start_action(ctx, instance.id, DELETE, mutate, params={HOSTED: hosted}, known=instance)

@@ -13,4 +13,4 @@ def inject_network_info(service: ComputeService, ctx: RequestContext, instance: 
         check_instance_lock(ctx, inst)
         check_instance_host(inst, "inject_network_info")
 
-    return service.start_action(ctx, instance.id, INJECT_NETWORK_INFO, guard)
+    return service.start_action(ctx, instance.id, INJECT_NETWORK_INFO, guard, known=instance)

@@ -94,7 +94,7 @@ def live_migrate(service: ComputeService, ctx: RequestContext, instance: Instanc
 
     service.start_action(ctx, instance.id, LIVE_MIGRATION, guard,
                          params=request.flow_params(migration.uuid),
-                         new_migration=migration, undo=hide_unqueued_migration)
+                         new_migration=migration, undo=hide_unqueued_migration, known=instance)
     return migration
 
 

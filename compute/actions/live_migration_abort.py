@@ -43,4 +43,4 @@ def abort(service: ComputeService, ctx: RequestContext, instance: Instance, migr
             raise InvalidMigrationState(migration.id, inst.id, status, "abort live migration")
 
     service.start_action(ctx, instance.id, LIVE_MIGRATION_CANCEL, guard,
-                         params={"migration_id": migration_id, "abortable": list(allowed)})
+                         params={"migration_id": migration_id, "abortable": list(allowed)}, known=instance)

@@ -38,4 +38,4 @@ def force_complete(service: ComputeService, ctx: RequestContext, instance: Insta
             raise InvalidMigrationState(migration.id, inst.id, status, "force complete")
 
     service.start_action(ctx, instance.id, LIVE_MIGRATION_FORCE_COMPLETE, guard,
-                         params={"migration_id": migration_id})
+                         params={"migration_id": migration_id}, known=instance)

@@ -68,5 +68,6 @@ def migrate(service: ComputeService, ctx: RequestContext, instance: Instance,
         params={"migration_uuid": migration.uuid, "requested_host": host},
         new_migration=migration,
         undo=hide_unqueued_migration,
+        known=instance,
     )
     return migration

@@ -22,4 +22,4 @@ def pause(service: ComputeService, ctx: RequestContext, instance: Instance) -> I
         check_launched(inst, "pause")
         inst.task_state = TaskState.PAUSING
 
-    return service.start_action(ctx, instance.id, PAUSE, mutate)
+    return service.start_action(ctx, instance.id, PAUSE, mutate, known=instance)

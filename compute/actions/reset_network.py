@@ -13,4 +13,4 @@ def reset_network(service: ComputeService, ctx: RequestContext, instance: Instan
         check_instance_lock(ctx, inst)
         check_instance_host(inst, "reset_network")
 
-    return service.start_action(ctx, instance.id, RESET_NETWORK, guard)
+    return service.start_action(ctx, instance.id, RESET_NETWORK, guard, known=instance)

@@ -22,4 +22,4 @@ def resume(service: ComputeService, ctx: RequestContext, instance: Instance) -> 
         check_launched(inst, "resume")
         inst.task_state = TaskState.RESUMING
 
-    return service.start_action(ctx, instance.id, RESUME, mutate)
+    return service.start_action(ctx, instance.id, RESUME, mutate, known=instance)

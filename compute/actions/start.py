@@ -28,4 +28,4 @@ def start(service: ComputeService, ctx: RequestContext, instance: Instance) -> I
         check_launched(inst, "start")
         inst.task_state = TaskState.POWERING_ON
 
-    return service.start_action(ctx, instance.id, START, mutate)
+    return service.start_action(ctx, instance.id, START, mutate, known=instance)

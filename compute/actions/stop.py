@@ -29,4 +29,4 @@ def stop(service: ComputeService, ctx: RequestContext, instance: Instance) -> In
         inst.task_state = TaskState.POWERING_OFF
         inst.progress = 0
 
-    return service.start_action(ctx, instance.id, STOP, mutate)
+    return service.start_action(ctx, instance.id, STOP, mutate, known=instance)

@@ -22,4 +22,4 @@ def suspend(service: ComputeService, ctx: RequestContext, instance: Instance) ->
         check_launched(inst, "suspend")
         inst.task_state = TaskState.SUSPENDING
 
-    return service.start_action(ctx, instance.id, SUSPEND, mutate)
+    return service.start_action(ctx, instance.id, SUSPEND, mutate, known=instance)

@@ -22,4 +22,4 @@ def unpause(service: ComputeService, ctx: RequestContext, instance: Instance) ->
         check_launched(inst, "unpause")
         inst.task_state = TaskState.UNPAUSING
 
-    return service.start_action(ctx, instance.id, UNPAUSE, mutate)
+    return service.start_action(ctx, instance.id, UNPAUSE, mutate, known=instance)

@@ -8,6 +8,7 @@ runs them through lupa), so the same code runs on real Redis and on fakeredis. :
 """
 from __future__ import annotations
 
+from compute.store.accepts import AcceptRecords
 from compute.store.aggregates import AggregateRecords
 from compute.store.base import MarkerNotFound, iso_to_epoch
 from compute.store.catalog import CatalogRecords
@@ -23,6 +24,6 @@ from compute.store.runs import RunRecords
 __all__ = ["FleetChangeRefused", "FleetFile", "MarkerNotFound", "Store", "capacity_shortfall", "iso_to_epoch"]
 
 
-class Store(InstanceRecords, HostRecords, CatalogRecords, MigrationRecords, RunRecords, FleetState,
+class Store(AcceptRecords, InstanceRecords, HostRecords, CatalogRecords, MigrationRecords, RunRecords, FleetState,
             IdempotencyRecords, AggregateRecords, HeartbeatRecords, FleetSeedRecords):
     """``Store(client, prefix)``: the client must decode responses (``decode_responses=True``)."""

@@ -322,6 +322,23 @@ class InstanceRecords(ActionRecords, QuotaRecords):
     def _swap_known_instance(self, key: str, known: Instance, mutate: Callable[[Instance], None],
                              undoing: bool) -> Instance | None:
         """``update_instance``'s one-round-trip path; None when it does not apply or the record moved on."""
+        changed = self._changed_known_copy(known, mutate, undoing)
+        if changed is None:
+            return None
+        raw, inst = changed
+        before, after = counted_status(known), counted_status(inst)
+        moved = before != after
+        swapped = self._script(SWAP_COUNTED)(
+            keys=[key, self._keys.instance_status_counts()],
+            args=[raw, inst.model_dump_json(), (before or "") if moved else "", (after or "") if moved else ""])
+        return inst if swapped else None
+
+    @staticmethod
+    def _changed_known_copy(known: Instance, mutate: Callable[[Instance], None],
+                            undoing: bool) -> tuple[str, Instance] | None:
+        """``known`` as stored (its exact JSON) and a copy with ``mutate``'s change, checked and stamped;
+        None when the change refuses the copy or moves what a one-script write does not (the
+        quota holding, ``deleted``): the caller then decides on the record read afresh."""
         raw = known.model_dump_json()
         inst = Instance.model_validate_json(raw)
         try:
@@ -333,12 +350,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         if inst.deleted != known.deleted or holding(inst) != holding(known):
             return None
         inst.updated_at = utcnow()
-        before, after = counted_status(known), counted_status(inst)
-        moved = before != after
-        swapped = self._script(SWAP_COUNTED)(
-            keys=[key, self._keys.instance_status_counts()],
-            args=[raw, inst.model_dump_json(), (before or "") if moved else "", (after or "") if moved else ""])
-        return inst if swapped else None
+        return raw, inst
 
     def purge_instance_record(self, instance_id: str) -> None:
         """Undo of a create whose message could not be queued: the record, its index entry and the

@@ -13,9 +13,9 @@ an action's request id unless the entry says otherwise.
 
 Counters
 ``seq`` string: the counter that orders instances and actions. Index: none. TTL: none.
-    base.next_seq.
+    base.next_seq, accepts.accept_on_known (INCR in its script).
 ``seq:migration`` string: the last migration id handed out. Index: none. TTL: none.
-    migrations.create_migration.
+    migrations.create_migration, accepts.accept_on_known.
 
 Instances
 ``instances`` zset: instance id -> seq. The index of ``instance:{id}``. TTL: none.
@@ -28,21 +28,23 @@ Instances
 ``instances:status`` hash: Nova status -> how many servers not deleted have it (a status whose servers
     all left stays at 0). The metrics' ``compute_actions_servers``, read without a record. TTL: none.
     instances.create_instance, put_instance, update_instance (a status change, ``deleted`` flipping),
-    purge_instance_record, each in the record's MULTI. Missing in a store written before it existed:
+    purge_instance_record, each in the record's MULTI,
+    accepts.accept_on_known in its script. Missing in a store written before it existed:
     ``rebuild_status_counts`` (run at start by fleet/loader.py) counts the live servers.
 ``project:{project}:instances`` zset: the same for one project's servers. The per-project index of
     the server lists. TTL: none. Written with ``instances:live``.
 ``instance:{id}`` string: JSON Instance. Index: ``instances``, ``instances:live``, ``project:{project}:instances``. TTL: none.
     instances.create_instance, put_instance, update_instance, purge_instance_record. update_instance
     with ``known`` (the caller's copy) writes it and its ``instances:status`` move in one Lua script
-    (instances.SWAP_COUNTED: only while the record is still that copy; else the WATCH path).
+    (instances.SWAP_COUNTED: only while the record is still that copy; else the WATCH path);
+    accepts.accept_on_known writes it with an action's records in one script on the same condition.
 ``instance:{id}:claims`` set: hosts holding a claim for the instance. The per-instance index of ``claim:*``. TTL: none.
     hosts.claim_resources, release_claim.
 ``instance:{id}:actions`` zset: request id -> seq. The per-instance index of ``action:{rid}``: a page of
     os-instance-actions is a ZREVRANGEBYSCORE below the marker's seq (actions.page_actions). TTL: none.
-    actions (every action write), actions.delete_action.
+    actions (every action write), accepts.accept_on_known, actions.delete_action.
 ``instance:{id}:migrations`` zset: migration id -> id. The per-instance index of ``migration:{id}``. TTL: none.
-    migrations.create_migration.
+    migrations.create_migration, accepts.accept_on_known.
 ``instance:{id}:backups:{type}`` zset: backup image id -> created_at epoch. The rotation index of ``image:{id}``.
     TTL: none. catalog.add_backup, delete_image.
 
@@ -71,7 +73,8 @@ Hosts and claims
 ``host:{name}:migrations`` set: ids of the migrations whose source or destination is the host and whose
     status was not over at their last write (a superset: a migration whose destination changed while in
     progress stays listed under the old one; readers confirm on the record). The in-progress check of
-    DELETE /os-services/{id}. TTL: none. migrations.create_migration, put_migration, update_migration,
+    DELETE /os-services/{id}. TTL: none. migrations.create_migration,
+    accepts.accept_on_known, put_migration, update_migration,
     overwrite_migration (each write of a record, in its MULTI or swap script); hosts.delete_host deletes
     it; migrations.rebuild_host_migration_index fills it for a store written before it existed.
 ``host:{name}`` string: JSON Host (without its zone, which its aggregates decide). Index: ``hosts``,
@@ -150,25 +153,28 @@ Flavors and images
 
 Migrations
 ``migrations`` zset: migration id -> id. The index of ``migration:{id}`` (ids in creation order: the
-    os-migrations pages for admins, migrations.page_migrations). TTL: none. migrations.create_migration.
+    os-migrations pages for admins, migrations.page_migrations). TTL: none. migrations.create_migration,
+    accepts.accept_on_known.
 ``project:{project}:migrations`` zset: migration id -> id, the project's migrations (os-migrations for a
-    caller who is not an admin pages this one). TTL: none. migrations.create_migration. Missing in a store
+    caller who is not an admin pages this one). TTL: none. migrations.create_migration,
+    accepts.accept_on_known. Missing in a store
     written before it existed: ``rebuild_migration_indexes`` (run at start by fleet/loader.py) fills it.
 ``migration:{id}`` string (``{id}`` a migration id): JSON Migration. Index: ``migrations``,
     ``instance:{id}:migrations``, ``project:{project}:migrations``, ``migration_uuid:{uuid}``. TTL: none.
-    migrations.create_migration, put_migration, update_migration, overwrite_migration.
+    migrations.create_migration, accepts.accept_on_known, put_migration, update_migration, overwrite_migration.
 ``migration_uuid:{uuid}`` string: the id of the migration with that uuid. The uuid lookup of ``migration:{id}``.
-    TTL: none. migrations.create_migration.
+    TTL: none. migrations.create_migration, accepts.accept_on_known.
 
 Actions, events, flow runs and leases
 ``action:{rid}`` string: JSON InstanceAction. Index: ``instance:{id}:actions``. TTL: none.
-    actions.record_action, delete_action, instances (with a state change), runs.commit_run.
+    actions.record_action, delete_action, instances (with a state change), accepts.accept_on_known,
+    runs.commit_run.
 ``action:{rid}:events`` hash: event key -> JSON ActionEvent. Index: none. TTL: none.
     runs.commit_run, actions.put_event (lock/unlock, with the action), actions.delete_action.
 ``run:{rid}`` string: JSON FlowRun. Index: ``runs:due``. TTL: none.
-    actions (with its action), runs.commit_run, claim_stale_run.
+    actions (with its action), accepts.accept_on_known, runs.commit_run, claim_stale_run.
 ``runs:due`` zset: request id -> epoch after which the reaper may take the run over. The index of ``run:{rid}``.
-    TTL: none. actions, runs.commit_run, claim_stale_run.
+    TTL: none. actions, accepts.accept_on_known, runs.commit_run, claim_stale_run.
 ``lease:{rid}`` string: the worker running the action. Index: none. TTL: the engine's lease_ttl (PX).
     runs.acquire_lease, release_lease, commit_run (renews).
 
@@ -193,7 +199,8 @@ The dev identity directory (compute/directory.py)
     when the record names only the other; the empty pair marks a rebuilt set): what /identity/v3 lists, read
     in one SMEMBERS instead of every server, action, migration and image. A name stays once its records go.
     Index: none. TTL: none. The MULTI of each record that names them: instances._queue_instance (a new
-    server), actions._queue_action, migrations.create_migration, catalog.put_image. Missing in a store
+    server), actions._queue_action, migrations.create_migration,
+    accepts.accept_on_known, catalog.put_image. Missing in a store
     written before it existed: ``rebuild_identities`` (run at start by fleet/loader.py) reads them once.
 
 Idempotency keys (api/idempotency.py)
