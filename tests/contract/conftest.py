@@ -90,6 +90,12 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     yield from open_backend(request.param)
 
 
+@pytest.fixture
+def fake_backend() -> Iterator[Backend]:
+    """fakeredis only: for what would disturb other runs on the shared Redis (SCRIPT FLUSH)."""
+    yield from open_backend("fakeredis")
+
+
 @pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis)])
 def real_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """The real Redis only: for cases where threads race on one server (fakeredis serialises them)."""
