@@ -75,7 +75,7 @@ class AcceptRecords(InstanceRecords, MigrationRecords):
         its indexes, all written by one script, or none of them.
 
         None, having written nothing, when the change refuses the copy or is one the script does not
-        write (``_changed_known_copy``), or the record moved on since it was read: the caller then
+        write (``_changed_known_copy``, or a change of the server's host), or the record moved on since it was read: the caller then
         makes the accept on the record read afresh (``update_instance``), so a refusal, and a race
         between two accepts, are decided on the stored record.
         """
@@ -83,6 +83,8 @@ class AcceptRecords(InstanceRecords, MigrationRecords):
         if changed is None:
             return None
         raw, inst = changed
+        if self._host_index_of(known) != self._host_index_of(inst):
+            return None  # the script keeps no host index: the record's MULTI moves it
         k = self._keys
         action.seq = TAKEN_IN_SCRIPT
         action_json = around_taken_number(action.model_dump_json())

@@ -110,6 +110,7 @@ class FleetSeedRecords(StoreBase):
         done["identities"] = self.rebuild_identities()
         done["image listing"] = self.rebuild_image_listing()  # type: ignore[attr-defined]
         done["instances"] = self.rebuild_instance_indexes()  # type: ignore[attr-defined]
+        done["servers by host"] = self.rebuild_host_instance_index()  # type: ignore[attr-defined]
         done["servers by status"] = self.rebuild_status_counts()  # type: ignore[attr-defined]
         done["migrations"] = self.rebuild_migration_indexes()  # type: ignore[attr-defined]
         return {name: count for name, count in done.items() if count}

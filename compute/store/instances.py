@@ -13,14 +13,24 @@ from compute.store.actions import ActionRecords
 from compute.store.base import MarkerNotFound
 from compute.store.quotas import QuotaRecords, holding
 
-# KEYS: a server's record, ``instances:status``. ARGV: the record it is expected to hold, its new
-# value, the status it leaves and the one it enters ("" for none). Sets it and moves the count
-# only while it holds that.
+# KEYS: a server's record, ``instances:status``; when its host changes also ``instances``, then the
+# ``host:{name}`` index it leaves (if any) and the one it enters (if any). ARGV: the record it is
+# expected to hold, its new value, the status it leaves and the one it enters ("" for none); when its
+# host changes the server's id and how many indexes it leaves (0 or 1). Sets it, moves the count and
+# moves the server between the host indexes (at its ``instances`` score) only while it holds that.
 SWAP_COUNTED = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[3], -1) end
 if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[4], 1) end
+if #KEYS > 2 then
+  local entered = 4 + tonumber(ARGV[6])
+  for i = 4, entered - 1 do redis.call('ZREM', KEYS[i], ARGV[5]) end
+  local score = redis.call('ZSCORE', KEYS[3], ARGV[5])
+  if score then
+    for i = entered, #KEYS do redis.call('ZADD', KEYS[i], score, ARGV[5]) end
+  end
+end
 return 1
 """
 
@@ -85,15 +95,20 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         return self._load_many(Instance, (self._keys.instance(i) for i in ids))
 
     def page_instances(self, limit: int, *, project_id: str | None = None, deleted: bool = False,
-                       marker: str | None = None, keep: Callable[[Instance], bool] | None = None) -> list[Instance]:
+                       marker: str | None = None, keep: Callable[[Instance], bool] | None = None,
+                       host: str | None = None) -> list[Instance]:
         """One page of servers, newest first, reading the page from an index (not every record).
 
         ``project_id`` None: every project's. ``deleted`` False: the servers that are not deleted
         (``instances:live`` or ``project:{p}:instances``); True: only the deleted ones (the whole
-        ``instances`` index, skipping the others). ``marker``: after that server (which must be
-        in the index read, else ``MarkerNotFound``).
+        ``instances`` index, skipping the others). ``host``: only the servers whose record names that
+        host, from ``host:{name}:instances`` (or ``:deleted_instances``), the project's skipped while
+        read. ``marker``: after that server (which must be in the index read, else ``MarkerNotFound``).
         """
-        if deleted:
+        if host is not None:
+            index = self._keys.host_instances(host, deleted)
+            wanted = None if project_id is None else (lambda i: i.project_id == project_id)
+        elif deleted:
             index = self._keys.instance_index()
             wanted = (lambda i: i.deleted and (project_id is None or i.project_id == project_id))
         else:
@@ -112,6 +127,36 @@ class InstanceRecords(ActionRecords, QuotaRecords):
 
         return self._page_of(Instance, index, self._keys.instance, limit, below=below,
                              keep=keep_it if (wanted is not None or keep is not None) else None)
+
+    def rebuild_host_instance_index(self) -> int:
+        """Fill ``host:{name}:instances`` and ``:deleted_instances`` from the records (a store written
+        before they existed): O(servers), once; ``instances:by_host_built`` marks it done. Returns how
+        many servers it indexed.
+
+        Under WATCH of each chunk's records: a write that moves one of them discards that chunk, which
+        runs again on the new records."""
+        k = self._keys
+        if self._client.exists(k.host_instances_built()):
+            return 0
+        members = self._client.zrange(k.instance_index(), 0, -1, withscores=True)
+        count = 0
+        for start in range(0, len(members), 500):
+            chunk = members[start:start + 500]
+
+            def body(pipe: Any, chunk: list[tuple[str, float]] = chunk) -> int:
+                raws = pipe.mget([k.instance(i) for i, _ in chunk])
+                pipe.multi()
+                indexed = 0
+                for (inst_id, seq), raw in zip(chunk, raws):
+                    inst = None if raw is None else Instance.model_validate_json(raw)
+                    if inst is not None and inst.host:
+                        pipe.zadd(k.host_instances(inst.host, inst.deleted), {inst_id: seq})
+                        indexed += 1
+                return indexed
+
+            count += self._watched(body, *(k.instance(i) for i, _ in chunk))
+        self._client.set(k.host_instances_built(), "1")
+        return count
 
     def rebuild_instance_indexes(self) -> int:
         """Fill ``instances:live`` and ``project:{p}:instances`` from the records (a store written before
@@ -230,6 +275,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         pipe.set(self._keys.instance(inst.id), inst.model_dump_json())
         pipe.zadd(self._keys.instance_index(), {inst.id: seq})
         self._queue_live_indexes(pipe, inst, seq, before)
+        self._queue_host_index(pipe, inst, seq, before)
         self._queue_status_change(pipe, counted_status(before), counted_status(inst))
         if before is None or (before.user_id, before.project_id) != (inst.user_id, inst.project_id):
             self._queue_identity(pipe, inst.user_id, inst.project_id)
@@ -254,6 +300,20 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         else:
             pipe.zadd(self._keys.live_instances(), {inst.id: seq})
             pipe.zadd(self._keys.project_instances(inst.project_id), {inst.id: seq})
+
+    def _queue_host_index(self, pipe: Any, inst: Instance, seq: float | None, before: Instance | None) -> None:
+        """A server is in ``host:{name}:instances`` (``:deleted_instances`` once deleted) of the host its
+        record names, at its ``instances`` score; ``seq`` None: it leaves every host index."""
+        left = self._host_index_of(before)
+        entered = self._host_index_of(inst) if seq is not None else None
+        if left is not None and left != entered:
+            pipe.zrem(left, inst.id)
+        if entered is not None:
+            pipe.zadd(entered, {inst.id: seq})
+
+    def _host_index_of(self, inst: Instance | None) -> str | None:
+        """The host index listing ``inst`` (None for no record, or one on no host)."""
+        return None if inst is None or not inst.host else self._keys.host_instances(inst.host, inst.deleted)
 
     def update_instance(
         self,
@@ -297,16 +357,24 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             if inst is None:
                 raise errors.InstanceNotFound(instance_id)
             held, status_before = holding(inst), counted_status(inst)
-            before, was_deleted = inst.task_state, inst.deleted
+            before, was_deleted, host_index = inst.task_state, inst.deleted, self._host_index_of(inst)
             mutate(inst)
             if not undoing:
                 check_task_transition(before, inst.task_state)
             inst.updated_at = utcnow()
-            seq_now = self._score(self._keys.instance_index(), inst.id) if inst.deleted != was_deleted else None
+            moved = host_index != self._host_index_of(inst)
+            seq_now = (self._score(self._keys.instance_index(), inst.id)
+                       if inst.deleted != was_deleted or moved else None)
             pipe.multi()
             pipe.set(key, inst.model_dump_json())
             if inst.deleted != was_deleted:
                 self._queue_live_indexes(pipe, inst, seq_now, None)
+            if moved:
+                if host_index is not None:
+                    pipe.zrem(host_index, inst.id)
+                entered = self._host_index_of(inst)
+                if entered is not None and seq_now is not None:
+                    pipe.zadd(entered, {inst.id: seq_now})
             self._queue_usage_change(pipe, held, holding(inst))
             self._queue_status_change(pipe, status_before, counted_status(inst))
             if action is not None and run is not None:
@@ -328,9 +396,13 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         raw, inst = changed
         before, after = counted_status(known), counted_status(inst)
         moved = before != after
-        swapped = self._script(SWAP_COUNTED)(
-            keys=[key, self._keys.instance_status_counts()],
-            args=[raw, inst.model_dump_json(), (before or "") if moved else "", (after or "") if moved else ""])
+        keys = [key, self._keys.instance_status_counts()]
+        args = [raw, inst.model_dump_json(), (before or "") if moved else "", (after or "") if moved else ""]
+        left, entered = self._host_index_of(known), self._host_index_of(inst)
+        if left != entered:
+            keys += [self._keys.instance_index(), *(i for i in (left, entered) if i is not None)]
+            args += [inst.id, "1" if left is not None else "0"]
+        swapped = self._script(SWAP_COUNTED)(keys=keys, args=args)
         return inst if swapped else None
 
     @staticmethod
@@ -365,6 +437,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             pipe.zrem(self._keys.live_instances(), instance_id)
             if before is not None:
                 pipe.zrem(self._keys.project_instances(before.project_id), instance_id)
+                self._queue_host_index(pipe, before, None, before)
             self._queue_usage_change(pipe, holding(before), None)
             self._queue_status_change(pipe, counted_status(before), None)
 

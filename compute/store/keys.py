@@ -33,7 +33,20 @@ Instances
     ``rebuild_status_counts`` (run at start by fleet/loader.py) counts the live servers.
 ``project:{project}:instances`` zset: the same for one project's servers. The per-project index of
     the server lists. TTL: none. Written with ``instances:live``.
-``instance:{id}`` string: JSON Instance. Index: ``instances``, ``instances:live``, ``project:{project}:instances``. TTL: none.
+``host:{name}:instances`` zset: instance id -> its ``instances`` score, for the servers not deleted whose
+    record names the host (``instance.host``). The index of an admin's server lists with ``host=``
+    (``all_tenants``): paged as ``instances:live`` is. TTL: none. instances._queue_instance (create_instance,
+    put_instance), update_instance (a host change or ``deleted`` flipping, in its MULTI; with ``known`` in
+    SWAP_COUNTED, which takes the score from ``instances``), purge_instance_record. accepts.accept_on_known
+    never moves it: an accept that changes the host falls back to update_instance.
+``host:{name}:deleted_instances`` zset: the same for the deleted servers whose record names the host (what
+    ``host=`` with ``deleted=true`` pages). Written with ``host:{name}:instances``. hosts.delete_host leaves
+    both: the records still name the host.
+``instances:by_host_built`` string: "1" once the two sets above hold every server (set by
+    ``rebuild_host_instance_index``, run at start through rebuild_missing_indexes, which fills them once
+    for a store written before them). Index: none. TTL: none.
+``instance:{id}`` string: JSON Instance. Index: ``instances``, ``instances:live``, ``project:{project}:instances``,
+    ``host:{name}:instances`` or ``host:{name}:deleted_instances``. TTL: none.
     instances.create_instance, put_instance, update_instance, purge_instance_record. update_instance
     with ``known`` (the caller's copy) writes it and its ``instances:status`` move in one Lua script
     (instances.SWAP_COUNTED: only while the record is still that copy; else the WATCH path);
@@ -315,6 +328,12 @@ class Keys:
 
     def host_migrations(self, name: str) -> str:
         return self._k("host", name, "migrations")
+
+    def host_instances(self, name: str, deleted: bool = False) -> str:
+        return self._k("host", name, "deleted_instances" if deleted else "instances")
+
+    def host_instances_built(self) -> str:
+        return self._k("instances", "by_host_built")
 
     def host_usage(self, name: str) -> str:
         return self._k("host", name, "usage")
