@@ -48,7 +48,8 @@ LIST_QUERY = {
 }
 
 def _visible_servers(params: dict[str, Any], detailed: bool, limit: int) -> list[Instance]:
-    """One page: read from the project's (or every project's) index, filters applied as it is read."""
+    """One page: read from the host's (an admin's ``all_tenants`` with ``host``), the project's or every
+    project's index, filters applied as it is read."""
     ctx = current.context()
     current.authorize(LIST_RULES[detailed], server_target(ctx.project_id, ctx.user_id))
     all_tenants = params.get("all_tenants", False)
@@ -64,6 +65,12 @@ def _visible_servers(params: dict[str, Any], detailed: bool, limit: int) -> list
         return _matches(inst, params, all_tenants, ctx.is_admin)
 
     try:
+        if every_project and "host" in params:
+            try:  # the host's index, unless the marker is a server elsewhere
+                return store.page_instances(limit, project_id=project or None, deleted=deleted, marker=marker,
+                                            keep=keep, host=params["host"])
+            except MarkerNotFound:
+                pass
         if every_project and project:
             try:  # one project's index, unless the marker is another project's server
                 return store.page_instances(limit, project_id=project, deleted=deleted, marker=marker, keep=keep)

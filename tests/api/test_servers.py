@@ -68,6 +68,26 @@ def test_list__all_tenants_for_admin(client, fleet_of_servers):
     assert names(client.get(f"/v2.1/servers?all_tenants=true&host={HOST}", headers=ADMIN)) == ["web-1"]
 
 
+def test_list__by_host_pages_the_hosts_servers_as_the_all_projects_list_does(client, store, make_server):
+    made = [make_server(f"vm-{index}") for index in range(5)]
+    theirs = make_server("vm-theirs", ctx=RequestContext("bob", "other", ["member", "reader"]))
+    for inst in (made[0], made[2], made[3], theirs):
+        activate(store, inst.id)
+    for inst in (made[1], made[4]):
+        set_fields(store, inst.id, host="elsewhere", node="elsewhere")
+    set_fields(store, made[3].id, deleted=True)
+    on_host = f"/v2.1/servers/detail?all_tenants=1&host={HOST}"
+    assert names(client.get(on_host, headers=ADMIN)) == ["vm-theirs", "vm-2", "vm-0"]
+    assert names(client.get(f"{on_host}&project_id=demo&name=^vm-0", headers=ADMIN)) == ["vm-0"]
+    assert names(client.get(f"{on_host}&deleted=true", headers=ADMIN)) == ["vm-3"]
+    first = client.get(f"{on_host}&limit=2", headers=ADMIN).get_json()
+    assert [s["name"] for s in first["servers"]] == ["vm-theirs", "vm-2"]
+    assert names(client.get(f"{on_host}&limit=2&marker={first['servers'][-1]['id']}", headers=ADMIN)) == ["vm-0"]
+    # a marker on another host pages below it, as the all-projects list would
+    assert names(client.get(f"{on_host}&marker={made[1].id}", headers=ADMIN)) == ["vm-0"]
+    assert client.get(f"{on_host}&marker={UNKNOWN_ID}", headers=ADMIN).status_code == 400
+
+
 def test_list__all_tenants_with_a_bad_value_is_400(client):
     assert client.get("/v2.1/servers?all_tenants=maybe", headers=ADMIN).status_code == 400
 
