@@ -130,8 +130,9 @@ class InstanceRecords(ActionRecords, QuotaRecords):
 
     def rebuild_host_instance_index(self) -> int:
         """Fill ``host:{name}:instances`` and ``:deleted_instances`` from the records (a store written
-        before they existed): O(servers), once; ``instances:by_host_built`` marks it done. Returns how
-        many servers it indexed.
+        before they existed): O(servers), once; ``instances:by_host_built`` marks it done once it found
+        servers (a store without any stays without keys; its first start with servers indexes them
+        once more, harmlessly). Returns how many servers it indexed.
 
         Under WATCH of each chunk's records: a write that moves one of them discards that chunk, which
         runs again on the new records."""
@@ -139,6 +140,8 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         if self._client.exists(k.host_instances_built()):
             return 0
         members = self._client.zrange(k.instance_index(), 0, -1, withscores=True)
+        if not members:
+            return 0
         count = 0
         for start in range(0, len(members), 500):
             chunk = members[start:start + 500]
@@ -353,9 +356,15 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             seq = self.next_seq()
 
         def body(pipe: Any) -> Instance:
-            inst = self._load(Instance, key, pipe)
-            if inst is None:
+            # The record and its ``instances`` score in one round trip, after the WATCH (the score moves
+            # only with the record): the score is what a host or ``deleted`` change re-indexes it at.
+            reads = self._client.pipeline(transaction=False)
+            reads.get(key)
+            reads.zscore(self._keys.instance_index(), instance_id)
+            raw, score = reads.execute()
+            if raw is None:
                 raise errors.InstanceNotFound(instance_id)
+            inst = Instance.model_validate_json(raw)
             held, status_before = holding(inst), counted_status(inst)
             before, was_deleted, host_index = inst.task_state, inst.deleted, self._host_index_of(inst)
             mutate(inst)
@@ -363,8 +372,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
                 check_task_transition(before, inst.task_state)
             inst.updated_at = utcnow()
             moved = host_index != self._host_index_of(inst)
-            seq_now = (self._score(self._keys.instance_index(), inst.id)
-                       if inst.deleted != was_deleted or moved else None)
+            seq_now = None if score is None else float(score)
             pipe.multi()
             pipe.set(key, inst.model_dump_json())
             if inst.deleted != was_deleted:

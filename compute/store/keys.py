@@ -43,8 +43,9 @@ Instances
     ``host=`` with ``deleted=true`` pages). Written with ``host:{name}:instances``. hosts.delete_host leaves
     both: the records still name the host.
 ``instances:by_host_built`` string: "1" once the two sets above hold every server (set by
-    ``rebuild_host_instance_index``, run at start through rebuild_missing_indexes, which fills them once
-    for a store written before them). Index: none. TTL: none.
+    ``rebuild_host_instance_index`` at the first start that finds servers, run through
+    rebuild_missing_indexes, which fills them once for a store written before them; until then that start
+    indexes them once more, harmlessly). Index: none. TTL: none.
 ``instance:{id}`` string: JSON Instance. Index: ``instances``, ``instances:live``, ``project:{project}:instances``,
     ``host:{name}:instances`` or ``host:{name}:deleted_instances``. TTL: none.
     instances.create_instance, put_instance, update_instance, purge_instance_record. update_instance
