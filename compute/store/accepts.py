@@ -75,9 +75,10 @@ class AcceptRecords(InstanceRecords, MigrationRecords):
         its indexes, all written by one script, or none of them.
 
         None, having written nothing, when the change refuses the copy or is one the script does not
-        write (``_changed_known_copy``, or a change of the server's host), or the record moved on since it was read: the caller then
-        makes the accept on the record read afresh (``update_instance``), so a refusal, and a race
-        between two accepts, are decided on the stored record.
+        write (``_changed_known_copy``, or a move of the server's host index), or the record moved on
+        since it was read: the caller then makes the accept on the record read afresh
+        (``update_instance``), so a refusal, and a race between two accepts, are decided on the stored
+        record.
         """
         changed = self._changed_known_copy(known, mutate, False)
         if changed is None:

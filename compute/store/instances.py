@@ -278,7 +278,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
         pipe.set(self._keys.instance(inst.id), inst.model_dump_json())
         pipe.zadd(self._keys.instance_index(), {inst.id: seq})
         self._queue_live_indexes(pipe, inst, seq, before)
-        self._queue_host_index(pipe, inst, seq, before)
+        self._queue_host_move(pipe, inst.id, self._host_index_of(before), self._host_index_of(inst), seq)
         self._queue_status_change(pipe, counted_status(before), counted_status(inst))
         if before is None or (before.user_id, before.project_id) != (inst.user_id, inst.project_id):
             self._queue_identity(pipe, inst.user_id, inst.project_id)
@@ -304,15 +304,15 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             pipe.zadd(self._keys.live_instances(), {inst.id: seq})
             pipe.zadd(self._keys.project_instances(inst.project_id), {inst.id: seq})
 
-    def _queue_host_index(self, pipe: Any, inst: Instance, seq: float | None, before: Instance | None) -> None:
+    @staticmethod
+    def _queue_host_move(pipe: Any, instance_id: str, left: str | None, entered: str | None,
+                         seq: float | None) -> None:
         """A server is in ``host:{name}:instances`` (``:deleted_instances`` once deleted) of the host its
-        record names, at its ``instances`` score; ``seq`` None: it leaves every host index."""
-        left = self._host_index_of(before)
-        entered = self._host_index_of(inst) if seq is not None else None
+        record names, at its ``instances`` score: out of ``left``, into ``entered`` (None: none)."""
         if left is not None and left != entered:
-            pipe.zrem(left, inst.id)
-        if entered is not None:
-            pipe.zadd(entered, {inst.id: seq})
+            pipe.zrem(left, instance_id)
+        if entered is not None and seq is not None:
+            pipe.zadd(entered, {instance_id: seq})
 
     def _host_index_of(self, inst: Instance | None) -> str | None:
         """The host index listing ``inst`` (None for no record, or one on no host)."""
@@ -378,11 +378,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             if inst.deleted != was_deleted:
                 self._queue_live_indexes(pipe, inst, seq_now, None)
             if moved:
-                if host_index is not None:
-                    pipe.zrem(host_index, inst.id)
-                entered = self._host_index_of(inst)
-                if entered is not None and seq_now is not None:
-                    pipe.zadd(entered, {inst.id: seq_now})
+                self._queue_host_move(pipe, inst.id, host_index, self._host_index_of(inst), seq_now)
             self._queue_usage_change(pipe, held, holding(inst))
             self._queue_status_change(pipe, status_before, counted_status(inst))
             if action is not None and run is not None:
@@ -445,7 +441,7 @@ class InstanceRecords(ActionRecords, QuotaRecords):
             pipe.zrem(self._keys.live_instances(), instance_id)
             if before is not None:
                 pipe.zrem(self._keys.project_instances(before.project_id), instance_id)
-                self._queue_host_index(pipe, before, None, before)
+                self._queue_host_move(pipe, instance_id, self._host_index_of(before), None, None)
             self._queue_usage_change(pipe, holding(before), None)
             self._queue_status_change(pipe, counted_status(before), None)
 
