@@ -443,8 +443,19 @@ class HostRecords(StoreBase):
         return len(hosts)
 
     def get_host(self, name: str) -> Host | None:
-        host = self._load(Host, self._keys.host(name))
-        return None if host is None else self._as_read([host])[0]
+        """One host, zone and liveness included: its record, the fleet's last report and its memberships
+        in one round trip (two when it is in an aggregate), as ``hosts_with_usage`` reads them."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(self._keys.host(name))
+        pipe.get(self._keys.fleet_reported_at())
+        pipe.smembers(self._keys.host_aggregates(name))
+        raw, reported_at, membership = pipe.execute()
+        if raw is None:
+            return None
+        host = Host.model_validate_json(raw)
+        found = zones_from_memberships(self._client, self._keys, {name: membership}).get(name)
+        host.availability_zone = found[0] if found else self.default_availability_zone
+        return self._with_liveness([host], reported_at=reported_at)[0]
 
     def get_host_unzoned(self, name: str) -> Host | None:
         """A host's record with its liveness but not its zone (``availability_zone`` as stored, not as
