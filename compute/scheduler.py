@@ -100,9 +100,8 @@ def select_hosts(
             raise errors.NoValidHost(f"Compute host {requested_host} could not be found.")
         search.selection.candidates = search.examine(found)
         return search.selection
-    zones = [restricted] if restricted else store.placement_zones()
-    search.run(zones, flavor)
-    search.explain_unexamined(zones, restricted)
+    search.run([restricted] if restricted else None, flavor)
+    search.explain_unexamined(search.zones or [], restricted)
     return search.selection
 
 
@@ -114,7 +113,7 @@ class _Search:
         self.selection = Selection(candidates=[])
         self.examined = 0
         self.exhausted = False
-        self.zones: list[str] = []
+        self.zones: list[str] | None = None  # None until the first window reads every zone
         self.max_score: float = 0.0
         self.window = WINDOW
         self.counts: tuple[int, int] | None = None  # (candidates, those without the RAM), read once
@@ -133,7 +132,8 @@ class _Search:
                 passed.append((-free_ram_weight(host, usage), host.name, host))
         return [h for _, _, h in sorted(passed, key=lambda t: (t[0], t[1]))]
 
-    def run(self, zones: list[str], flavor: Flavor) -> None:
+    def run(self, zones: list[str] | None, flavor: Flavor) -> None:
+        """``zones`` None: every zone of the placement index, read with the first window."""
         self.zones, self.max_score = zones, -float(flavor.ram)
         while len(self.selection.candidates) < WANTED and not self.exhausted:
             self.selection.candidates += self.step()
@@ -141,11 +141,14 @@ class _Search:
 
     def step(self) -> list[Host]:
         """One more window of the index: only hosts with the flavor's RAM free are read."""
-        if self.examined >= MAX_EXAMINED or not self.zones:
+        if self.examined >= MAX_EXAMINED or self.zones == []:
             self.exhausted = True
             return []
         asked, self.window = min(self.window, MAX_EXAMINED - self.examined), self.window * 2
-        if self.counts is None:  # the first window brings the counts the explanation needs
+        if self.zones is None:  # every zone, read with the first window
+            self.zones, found, self.counts, self.unschedulable = self.store.placement_first_window_every_zone(
+                asked, self.max_score)
+        elif self.counts is None:  # the first window brings the counts the explanation needs
             found, self.counts, self.unschedulable = self.store.placement_first_window(
                 self.zones, asked, self.max_score)
         else:

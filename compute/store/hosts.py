@@ -101,6 +101,25 @@ class ClaimBasis:
     listed_in: str | None
 
 
+# KEYS: placement_zones, hosts:unschedulable. ARGV: the placement zone keys' prefix (``Keys.placement("")``),
+# the window's size, the highest score it takes. Read only: every zone (sorted), then for each its best
+# hosts up to that score (name, score, ...), how many it lists and how many score above; then how many
+# hosts are not candidates. What ``placement_zones`` and ``placement_first_window`` read, in one round trip.
+PLACEMENT_FIRST_WINDOW = """
+local zones = redis.call('SMEMBERS', KEYS[1])
+table.sort(zones)
+local out = {zones}
+for _, zone in ipairs(zones) do
+  local key = ARGV[1] .. zone
+  out[#out + 1] = redis.call('ZRANGEBYSCORE', key, '-inf', ARGV[3], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+  out[#out + 1] = redis.call('ZCARD', key)
+  out[#out + 1] = redis.call('ZCOUNT', key, '(' .. ARGV[3], '+inf')
+end
+out[#out + 1] = redis.call('SCARD', KEYS[2])
+return out
+"""
+
+
 def hash_args(fields: dict[str, Any]) -> list[Any]:
     """A hash as the scripts above take it: its field count, then field, value pairs."""
     return [len(fields), *(item for pair in fields.items() for item in pair)]
@@ -246,6 +265,18 @@ class HostRecords(StoreBase):
         merged = sorted((score, name) for window in found[0::3] for name, score in window)
         return ([(name, score) for score, name in merged[:count]], (sum(found[1::3]), sum(found[2::3])),
                 int(unschedulable))
+
+    def placement_first_window_every_zone(self, count: int, max_score: float
+                                          ) -> tuple[list[str], list[tuple[str, float]], tuple[int, int], int]:
+        """(``placement_zones()``, then what ``placement_first_window`` answers for them), in one round
+        trip: the first read of a search the server's zone does not restrict."""
+        zones, *found, unschedulable = self._script(PLACEMENT_FIRST_WINDOW)(
+            keys=[self._keys.placement_zones(), self._keys.unschedulable_hosts()],
+            args=[self._keys.placement(""), count, repr(max_score)])
+        windows = found[0::3]
+        merged = sorted((float(flat[i + 1]), flat[i]) for flat in windows for i in range(0, len(flat), 2))
+        return (list(zones), [(name, score) for score, name in merged[:count]],
+                (sum(found[1::3]), sum(found[2::3])), int(unschedulable))
 
     def placement_counts(self, zones: list[str], max_score: float) -> tuple[int, int]:
         """(hosts in the zones' placement sets, how many of them score above ``max_score``): one round trip."""
