@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from compute import errors
 from compute.models import Flavor, Host, HostUsage, Instance
-from compute.store import Store, capacity_shortfall
+from compute.store import ClaimBasis, Store, capacity_shortfall
 
 # A filter returns None to pass the host, or the reason it rejects it.
 HostFilter = Callable[[Host, HostUsage], "str | None"]
@@ -32,6 +32,8 @@ class Selection:
     candidates: list[Host]
     rejections: dict[str, str] = field(default_factory=dict)
     more: Callable[[], list[Host]] | None = field(default=None, repr=False)
+    # What the search read of each candidate, for its claim (``Store.claim_resources`` ``seen``).
+    claim_bases: dict[str, ClaimBasis] = field(default_factory=dict, repr=False)
 
     def explain(self) -> str:
         top = ", ".join(h.name for h in self.candidates[:NAMED_PER_REASON])
@@ -93,14 +95,13 @@ def select_hosts(
                                  capacity_filter(flavor)]
     search = _Search(store, filters, {h for h in ignore_hosts if h})
     if requested_host is not None:
-        pairs = store.hosts_with_usage([requested_host])
-        if not pairs:
+        found = search.read_candidates([requested_host])
+        if not found:
             raise errors.NoValidHost(f"Compute host {requested_host} could not be found.")
-        search.selection.candidates = search.examine(pairs)
+        search.selection.candidates = search.examine(found)
         return search.selection
-    zones = [restricted] if restricted else store.placement_zones()
-    search.run(zones, flavor)
-    search.explain_unexamined(zones, restricted)
+    search.run([restricted] if restricted else None, flavor)
+    search.explain_unexamined(search.zones or [], restricted)
     return search.selection
 
 
@@ -112,7 +113,7 @@ class _Search:
         self.selection = Selection(candidates=[])
         self.examined = 0
         self.exhausted = False
-        self.zones: list[str] = []
+        self.zones: list[str] | None = None  # None until the first window reads every zone
         self.max_score: float = 0.0
         self.window = WINDOW
         self.counts: tuple[int, int] | None = None  # (candidates, those without the RAM), read once
@@ -131,7 +132,8 @@ class _Search:
                 passed.append((-free_ram_weight(host, usage), host.name, host))
         return [h for _, _, h in sorted(passed, key=lambda t: (t[0], t[1]))]
 
-    def run(self, zones: list[str], flavor: Flavor) -> None:
+    def run(self, zones: list[str] | None, flavor: Flavor) -> None:
+        """``zones`` None: every zone of the placement index, read with the first window."""
         self.zones, self.max_score = zones, -float(flavor.ram)
         while len(self.selection.candidates) < WANTED and not self.exhausted:
             self.selection.candidates += self.step()
@@ -139,11 +141,14 @@ class _Search:
 
     def step(self) -> list[Host]:
         """One more window of the index: only hosts with the flavor's RAM free are read."""
-        if self.examined >= MAX_EXAMINED or not self.zones:
+        if self.examined >= MAX_EXAMINED or self.zones == []:
             self.exhausted = True
             return []
         asked, self.window = min(self.window, MAX_EXAMINED - self.examined), self.window * 2
-        if self.counts is None:  # the first window brings the counts the explanation needs
+        if self.zones is None:  # every zone, read with the first window
+            self.zones, found, self.counts, self.unschedulable = self.store.placement_first_window_every_zone(
+                asked, self.max_score)
+        elif self.counts is None:  # the first window brings the counts the explanation needs
             found, self.counts, self.unschedulable = self.store.placement_first_window(
                 self.zones, asked, self.max_score)
         else:
@@ -153,7 +158,15 @@ class _Search:
         if not found:
             return []
         self.examined += len(found)
-        return self.examine(self.store.hosts_with_usage([name for name, _ in found]))
+        return self.examine(self.read_candidates([name for name, _ in found]))
+
+    def read_candidates(self, names: list[str]) -> list[tuple[Host, HostUsage]]:
+        """The hosts and their usage, keeping what their claims will check."""
+        pairs = []
+        for host, usage, basis in self.store.hosts_for_claims(names):
+            self.selection.claim_bases[host.name] = basis
+            pairs.append((host, usage))
+        return pairs
 
     def more(self) -> list[Host]:
         found: list[Host] = []
@@ -227,7 +240,7 @@ def claim_first_fit(store: Store, instance_id: str, flavor: Flavor, selection: S
     while batch:
         for host in batch:
             try:
-                store.claim_resources(host.name, instance_id, flavor)
+                store.claim_resources(host.name, instance_id, flavor, seen=selection.claim_bases.get(host.name))
                 return host
             except errors.InsufficientResources as exc:
                 selection.rejections[host.name] = f"claim lost to a concurrent request: {exc.message}"

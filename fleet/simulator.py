@@ -10,6 +10,7 @@ tests land a kill while a worker is inside a step.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -38,6 +39,9 @@ class SimulatedFleet:
         # (as if it had run at that moment) instead of reading the op back, and the clock's offset
         # too meanwhile. Any write to an op drops it.
         self._started = threading.local()
+        # This thread's last check that named the host of the check after it (the live migration's
+        # destination check, then its source check): (that host, the reading for it, monotonic time).
+        self._next_check = threading.local()
         self.clock = FleetClock(store, recent_offset=self._recent_offset, on_advance=self._forget_start)
 
     # ---- configuration ----------------------------------------------------------------
@@ -191,9 +195,18 @@ class SimulatedFleet:
     def resume(self, op_id: str, host: str, instance: Instance) -> None:
         self._start(op_id, "resume", host)
 
-    def _check(self, operation: str, host: str) -> None:
-        """A synchronous check: fails when the host is unknown or down, or a fault rule says so."""
-        reading = self.store.read_fleet(host=host, settings=False, faults=True)
+    def _check(self, operation: str, host: str, *, next_on: str | None = None) -> None:
+        """A synchronous check: fails when the host is unknown or down, or a fault rule says so.
+
+        ``next_on``: the host of the check that follows at once; its record comes in this check's read,
+        which answers that check while fresh (``_STARTED_FRESH_SECONDS``), once.
+        """
+        reading = self._prepared_check(host)
+        if reading is None:
+            reading = self.store.read_fleet(host=host, settings=False, faults=True, next_host=next_on)
+            if next_on is not None and next_on != host:
+                self._next_check.last = (next_on, dataclasses.replace(reading, host=reading.next_host),
+                                         time.monotonic())
         host_rec = reading.host
         if host_rec is None:
             raise errors.DriverError(f"Compute host {host} could not be found.")
@@ -205,8 +218,17 @@ class SimulatedFleet:
         elif fault:
             raise errors.DriverError(fault["message"])
 
+    def _prepared_check(self, host: str) -> FleetReading | None:
+        """The reading the check before this one made for ``host``, while fresh; taken once."""
+        last = getattr(self._next_check, "last", None)
+        self._next_check.last = None
+        if last is None or last[0] != host or time.monotonic() - last[2] > _STARTED_FRESH_SECONDS:
+            return None
+        return last[1]
+
     def check_can_live_migrate_destination(self, dest: str, instance: Instance, block_migration: bool) -> None:
-        self._check("check_can_live_migrate_destination", dest)
+        """The conductor checks the source next (``check_can_live_migrate_source``, on the server's host)."""
+        self._check("check_can_live_migrate_destination", dest, next_on=instance.host)
 
     def check_can_live_migrate_source(self, source: str, dest: str, instance: Instance,
                                       block_migration: bool) -> None:

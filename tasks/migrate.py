@@ -45,6 +45,8 @@ from tasks.moves import (
 )
 from tasks.step import HOST, Flow, FlowContext, InConductor, Step, StepFailed
 
+CLAIM_BASIS = "claim_basis"  # what the scheduler read of an alternate, for its claim (this delivery only)
+
 MIGRATE_TASK_STATES = (TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED,
                        TaskState.RESIZE_FINISH)
 ATTEMPT_EVENT = "compute_prep_resize"
@@ -110,8 +112,9 @@ class SelectDestinations(InConductor, Step):
         if not selection.candidates:
             raise no_valid_host("There are not enough hosts available.", rejections)
         alternates = selection.candidates[: fc.settings.scheduler.max_attempts]
-        for host in alternates:  # as the scheduler read them, for RecordDestination in this delivery
+        for host in alternates:  # as the scheduler read them, for RecordDestination and the claims in this delivery
             fc.remember(HOST, host.name, host)
+            fc.remember(CLAIM_BASIS, host.name, selection.claim_bases.get(host.name))
         values.alternates = [h.name for h in alternates]
         values.rejections = rejections
 
@@ -145,7 +148,8 @@ class ClaimDestination(ClaimingSearch):
         inst = fc.instance()
 
         def prepare() -> None:
-            fc.store.claim_resources(attempt.host, inst.id, inst.flavor)
+            seen = fc.cached(CLAIM_BASIS, attempt.host, lambda: None)
+            fc.store.claim_resources(attempt.host, inst.id, inst.flavor, seen=seen)
             fc.driver.prep_resize(attempt.host, inst)
 
         attempt.check(attempt.open(ATTEMPT_EVENT, attempt.host), "prep_resize", prepare)

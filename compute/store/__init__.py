@@ -15,13 +15,13 @@ from compute.store.catalog import CatalogRecords
 from compute.store.fleet_seed import FleetChangeRefused, FleetFile, FleetSeedRecords
 from compute.store.fleet_state import FleetState
 from compute.store.heartbeats import HeartbeatRecords
-from compute.store.hosts import HostRecords, capacity_shortfall
+from compute.store.hosts import ClaimBasis, HostRecords, capacity_shortfall
 from compute.store.idempotency import IdempotencyRecords
 from compute.store.instances import InstanceRecords
 from compute.store.migrations import MigrationRecords
 from compute.store.runs import RunRecords
 
-__all__ = ["FleetChangeRefused", "FleetFile", "MarkerNotFound", "Store", "capacity_shortfall", "iso_to_epoch"]
+__all__ = ["ClaimBasis", "FleetChangeRefused", "FleetFile", "MarkerNotFound", "Store", "capacity_shortfall", "iso_to_epoch"]
 
 
 class Store(AcceptRecords, InstanceRecords, HostRecords, CatalogRecords, MigrationRecords, RunRecords, FleetState,

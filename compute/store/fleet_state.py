@@ -22,15 +22,16 @@ class FleetReading:
     fault_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # in rule id order
     op: dict[str, Any] | None = None  # the operation asked for, if it was started
     host: Host | None = None  # the host asked for, as stored: no zone, no liveness (``get_host`` adds them)
+    next_host: Host | None = None  # ``next_host``'s record, read with ``host``'s for the call that follows
 
 
 class FleetState(StoreBase):
     def read_fleet(self, *, op_id: str | None = None, host: str | None = None,
-                   settings: bool = True, faults: bool | None = None) -> FleetReading:
+                   settings: bool = True, faults: bool | None = None, next_host: str | None = None) -> FleetReading:
         """The clock offset; with ``settings`` the durations, runtime scale and fault rules (``faults``:
         the rules alone, or not, whatever ``settings`` says); and the operation ``op_id`` and the stored
-        record of ``host`` when named: one pipelined read, its strings in one MGET (the values of one
-        moment only as far as a pipeline's are; nothing here needs more)."""
+        records of ``host`` and ``next_host`` when named: one pipelined read, its strings in one MGET
+        (the values of one moment only as far as a pipeline's are; nothing here needs more)."""
         faults = settings if faults is None else faults
         strings = [self._keys.fleet_clock_offset()]
         if settings:
@@ -39,6 +40,8 @@ class FleetState(StoreBase):
             strings.append(self._keys.fleet_op(op_id))
         if host is not None:
             strings.append(self._keys.host(host))
+        if next_host is not None:
+            strings.append(self._keys.host(next_host))
         pipe = self._client.pipeline(transaction=False)
         pipe.mget(strings)
         if settings:
@@ -58,14 +61,17 @@ class FleetState(StoreBase):
         if faults:
             raw_rules = next(hashes)
             rules = {rule_id: json.loads(raw_rules[rule_id]) for rule_id in sorted(raw_rules)}
-        op = host_rec = None
+        op = host_rec = next_rec = None
         if op_id is not None:
             raw_op = next(found)
             op = None if raw_op is None else json.loads(raw_op)
         if host is not None:
             raw_host = next(found)
             host_rec = None if raw_host is None else Host.model_validate_json(raw_host)
-        return FleetReading(offset, durations, scale, rules, op, host_rec)
+        if next_host is not None:
+            raw_next = next(found)
+            next_rec = None if raw_next is None else Host.model_validate_json(raw_next)
+        return FleetReading(offset, durations, scale, rules, op, host_rec, next_rec)
 
     def mark_fleet_seeded(self) -> bool:
         """True for the first caller only: the fleet file is loaded once per store."""

@@ -9,6 +9,7 @@ record, usage or zone rewrites its entry in the same MULTI, WATCHing ``host:{nam
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from compute import errors
@@ -87,6 +88,35 @@ redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[5], ARGV[4])
 redis.call('SREM', KEYS[6], ARGV[5])
 return 1
+"""
+
+
+@dataclass(frozen=True)
+class ClaimBasis:
+    """What a claim's script checks is unchanged (the host's record and usage as stored, the placement
+    pointer), as a search read it: a claim on it skips its own read while nobody wrote the host since."""
+
+    raw_host: str
+    raw_usage: dict[str, str]
+    listed_in: str | None
+
+
+# KEYS: placement_zones, hosts:unschedulable. ARGV: the placement zone keys' prefix (``Keys.placement("")``),
+# the window's size, the highest score it takes. Read only: every zone (sorted), then for each its best
+# hosts up to that score (name, score, ...), how many it lists and how many score above; then how many
+# hosts are not candidates. What ``placement_zones`` and ``placement_first_window`` read, in one round trip.
+PLACEMENT_FIRST_WINDOW = """
+local zones = redis.call('SMEMBERS', KEYS[1])
+table.sort(zones)
+local out = {zones}
+for _, zone in ipairs(zones) do
+  local key = ARGV[1] .. zone
+  out[#out + 1] = redis.call('ZRANGEBYSCORE', key, '-inf', ARGV[3], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+  out[#out + 1] = redis.call('ZCARD', key)
+  out[#out + 1] = redis.call('ZCOUNT', key, '(' .. ARGV[3], '+inf')
+end
+out[#out + 1] = redis.call('SCARD', KEYS[2])
+return out
 """
 
 
@@ -236,6 +266,18 @@ class HostRecords(StoreBase):
         return ([(name, score) for score, name in merged[:count]], (sum(found[1::3]), sum(found[2::3])),
                 int(unschedulable))
 
+    def placement_first_window_every_zone(self, count: int, max_score: float
+                                          ) -> tuple[list[str], list[tuple[str, float]], tuple[int, int], int]:
+        """(``placement_zones()``, then what ``placement_first_window`` answers for them), in one round
+        trip: the first read of a search the server's zone does not restrict."""
+        zones, *found, unschedulable = self._script(PLACEMENT_FIRST_WINDOW)(
+            keys=[self._keys.placement_zones(), self._keys.unschedulable_hosts()],
+            args=[self._keys.placement(""), count, repr(max_score)])
+        windows = found[0::3]
+        merged = sorted((float(flat[i + 1]), flat[i]) for flat in windows for i in range(0, len(flat), 2))
+        return (list(zones), [(name, score) for score, name in merged[:count]],
+                (sum(found[1::3]), sum(found[2::3])), int(unschedulable))
+
     def placement_counts(self, zones: list[str], max_score: float) -> tuple[int, int]:
         """(hosts in the zones' placement sets, how many of them score above ``max_score``): one round trip."""
         pipe = self._client.pipeline(transaction=False)
@@ -289,6 +331,15 @@ class HostRecords(StoreBase):
     def hosts_with_usage(self, names: list[str]) -> list[tuple[Host, HostUsage]]:
         """The records and usage of just these hosts, zones and liveness included: one round trip (two
         when they are in aggregates) whatever their number or the fleet's."""
+        return [(host, usage) for host, usage, _ in self._read_hosts_with_usage(names, pointers=False)]
+
+    def hosts_for_claims(self, names: list[str]) -> list[tuple[Host, HostUsage, ClaimBasis]]:
+        """:meth:`hosts_with_usage`, each host with what a claim on it checks (its placement pointer read
+        in the same round trip): the scheduler's candidates, so the claim after costs one script."""
+        return self._read_hosts_with_usage(names, pointers=True)
+
+    def _read_hosts_with_usage(self, names: list[str], *, pointers: bool
+                               ) -> list[tuple[Host, HostUsage, ClaimBasis]]:
         if not names:
             return []
         pipe = self._client.pipeline(transaction=False)
@@ -297,16 +348,20 @@ class HostRecords(StoreBase):
         for name in names:
             pipe.hgetall(self._keys.host_usage(name))
             pipe.smembers(self._keys.host_aggregates(name))
+            if pointers:
+                pipe.get(self._keys.host_placement(name))
         raw, reported_at, *rest = pipe.execute()
-        usages, memberships = rest[0::2], rest[1::2]
-        pairs = [(Host.model_validate_json(r), HostUsage(**{f: int(v) for f, v in u.items()}))
-                 for r, u in zip(raw, usages) if r is not None]
+        width = 3 if pointers else 2
+        usages, memberships = rest[0::width], rest[1::width]
+        listed = rest[2::width] if pointers else [None] * len(names)
+        found = [(Host.model_validate_json(r), HostUsage(**{f: int(v) for f, v in u.items()}), ClaimBasis(r, u, p))
+                 for r, u, p in zip(raw, usages, listed) if r is not None]
         zones = zones_from_memberships(self._client, self._keys, dict(zip(names, memberships)))
-        for host, _ in pairs:
-            found = zones.get(host.name)
-            host.availability_zone = found[0] if found else self.default_availability_zone
-        self._with_liveness([h for h, _ in pairs], reported_at=reported_at)
-        return pairs
+        for host, _, _ in found:
+            zone = zones.get(host.name)
+            host.availability_zone = zone[0] if zone else self.default_availability_zone
+        self._with_liveness([h for h, _, _ in found], reported_at=reported_at)
+        return found
 
     def rebuild_placement_index(self) -> int:
         """Recompute every host's placement entry (stores written before the index existed); O(fleet),
@@ -443,8 +498,19 @@ class HostRecords(StoreBase):
         return len(hosts)
 
     def get_host(self, name: str) -> Host | None:
-        host = self._load(Host, self._keys.host(name))
-        return None if host is None else self._as_read([host])[0]
+        """One host, zone and liveness included: its record, the fleet's last report and its memberships
+        in one round trip (two when it is in an aggregate), as ``hosts_with_usage`` reads them."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(self._keys.host(name))
+        pipe.get(self._keys.fleet_reported_at())
+        pipe.smembers(self._keys.host_aggregates(name))
+        raw, reported_at, membership = pipe.execute()
+        if raw is None:
+            return None
+        host = Host.model_validate_json(raw)
+        found = zones_from_memberships(self._client, self._keys, {name: membership}).get(name)
+        host.availability_zone = found[0] if found else self.default_availability_zone
+        return self._with_liveness([host], reported_at=reported_at)[0]
 
     def get_host_unzoned(self, name: str) -> Host | None:
         """A host's record with its liveness but not its zone (``availability_zone`` as stored, not as
@@ -578,24 +644,28 @@ class HostRecords(StoreBase):
         return {name: HostUsage(**{f: int(v) for f, v in raw.items()})
                 for name, raw in zip(names, pipe.execute() if names else [])}
 
-    def claim_resources(self, host: str, instance_id: str, flavor: Flavor) -> bool:
+    def claim_resources(self, host: str, instance_id: str, flavor: Flavor, seen: ClaimBasis | None = None) -> bool:
         """Atomically reserve the flavor on ``host`` for ``instance_id``; idempotent.
 
         Returns True when the claim exists afterwards, raises InsufficientResources
         when the host cannot fit it. A second call for the same pair changes nothing.
         One read, then one script that writes only while what was read is unchanged (else
-        read again): two round trips.
+        read again): two round trips; one when ``seen`` (what a search just read) still holds.
+        Only a fresh read refuses: what ``seen`` lacks may have been given back since.
         """
         usage_key = self._keys.host_usage(host)
         claim_key = self._keys.claim(host, instance_id)
         host_key, placement_key = self._keys.host(host), self._keys.host_placement(host)
         while True:
-            reads = self._client.pipeline(transaction=False)
-            reads.exists(claim_key)
-            reads.get(host_key)
-            reads.hgetall(usage_key)
-            reads.get(placement_key)
-            exists, raw_host, raw_usage, listed_in = reads.execute()
+            if seen is not None:  # the script answers 1 for a claim already there
+                exists, raw_host, raw_usage, listed_in = False, seen.raw_host, seen.raw_usage, seen.listed_in
+            else:
+                reads = self._client.pipeline(transaction=False)
+                reads.exists(claim_key)
+                reads.get(host_key)
+                reads.hgetall(usage_key)
+                reads.get(placement_key)
+                exists, raw_host, raw_usage, listed_in = reads.execute()
             if exists:
                 return True
             if raw_host is None:
@@ -603,6 +673,9 @@ class HostRecords(StoreBase):
             host_rec = Host.model_validate_json(raw_host)
             usage = HostUsage(**{f: int(v) for f, v in raw_usage.items()})
             short = capacity_shortfall(host_rec, usage, flavor)
+            if short and seen is not None:
+                seen = None
+                continue
             if short:
                 raise errors.InsufficientResources(f"Host {host} lacks {short} for the flavor {flavor.name}")
             score = ""
@@ -615,6 +688,7 @@ class HostRecords(StoreBase):
                           *hash_args({"vcpus": flavor.vcpus, "ram": flavor.ram, "disk": flavor.total_disk_gb}),
                           *hash_args(raw_usage)]):
                 return True
+            seen = None
 
     def release_claim(self, host: str, instance_id: str) -> bool:
         """Give back what :meth:`claim_resources` took; a no-op when there is no claim. Two round

@@ -239,3 +239,23 @@ def test_race__zoning_an_aggregate_while_its_host_joins_another_zone(hosts: Stor
     assert sum(isinstance(r, rules.InvalidAggregateAction) for r in results) == 1, results
     zones = rules.zones_of(hosts.aggregates_of_host("compute-1"))
     assert len(zones) == 1
+
+
+def test_get_host__one_pipeline_and_one_mget_of_its_aggregates_as_hosts_with_usage_reads_it(
+        backend: Backend) -> None:
+    """A flow reads a move's hosts through get_host: the record, the last report and the memberships
+    go in one pipeline; only a host in an aggregate costs one more read (their records)."""
+    setup = backend.store()
+    for name in ("compute-1", "compute-2"):
+        setup.put_host(small_host(name))
+    aggregate = setup.create_aggregate("agg-a", "az1")
+    setup.add_aggregate_host(aggregate.id, "compute-1")
+    store, client = backend.counting()
+    for name, zone, direct in (("compute-1", "az1", ["mget"]), ("compute-2", store.default_availability_zone, [])):
+        client.direct.clear()
+        found = store.get_host(name)
+        assert client.direct == direct and client.multis == 0
+        assert found is not None and found.availability_zone == zone
+        assert found == store.hosts_with_usage([name])[0][0]
+    client.direct.clear()
+    assert store.get_host("compute-9") is None and client.direct == []

@@ -118,6 +118,24 @@ def order(store: Store, zone: str = "nova") -> list[str]:
     return [name for name, _ in store.placement_window([zone], 0, 100)]
 
 
+def test_placement__every_zone_and_its_first_window_in_one_script_as_read_apart(store: Store) -> None:
+    """The first read of an unrestricted search gives what placement_zones and placement_first_window
+    give apart: the zones sorted, the windows merged by score then name, the counts, the hosts down."""
+    for name, memory in (("a", 8192), ("b", 6144), ("c", 8192), ("d", 4096), ("e", 8192), ("f", 2048)):
+        store.put_host(small_host(name).model_copy(update={"memory_mb": memory}))
+    for zone, members in (("az2", ["c", "d"]), ("az1", ["e", "f"])):
+        aggregate = store.create_aggregate(f"agg-{zone}", zone)
+        for host in members:
+            store.add_aggregate_host(aggregate.id, host)
+    store.update_host("b", enabled=False)
+    for count, max_score in ((2, -1024.0), (3, -3000.0), (100, -8192.0), (100, -9000.0)):
+        zones = store.placement_zones()
+        assert store.placement_first_window_every_zone(count, max_score) == (
+            zones, *store.placement_first_window(zones, count, max_score))
+    assert store.placement_first_window_every_zone(3, -3000.0) == (
+        ["az1", "az2", "nova"], [("a", -8192.0), ("c", -8192.0), ("e", -8192.0)], (5, 1), 1)
+
+
 def test_placement__claims_and_releases_keep_the_candidates_in_free_ram_order(store: Store) -> None:
     for name, memory in (("a", 8192), ("b", 6144), ("c", 8192)):
         store.put_host(small_host(name).model_copy(update={"memory_mb": memory}))

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from compute import errors
 from compute.models import Instance
 from compute.store import Store
 from fleet import simulator
@@ -82,3 +83,24 @@ def test_the_clock_after_a_start__uses_its_offset_until_it_moves(
     fleet.clock.advance(50.0)  # the jump is read by the next now()
     assert fleet.clock.now() - 150.0 == pytest.approx(time.time(), abs=1.0)
     assert offset_reads == ["read"]
+
+
+def test_the_source_check_after_the_destination_check__is_answered_by_its_read_once(
+        fleet: SimulatedFleet, reads: list[str | None], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The destination check reads the server's host with its own; the source check right after is
+    answered by that (down is still down), and only then: a second one, or a stale one, reads."""
+    dest, inst = "compute-kvm-2", guest()
+    fleet.set_host_state(HOST, up=False)
+    fleet.check_can_live_migrate_destination(dest, inst, False)
+    with pytest.raises(errors.DriverError, match="is not responding"):
+        fleet.check_can_live_migrate_source(HOST, dest, inst, False)
+    assert len(reads) == 1
+    fleet.set_host_state(HOST, up=True)
+    fleet.check_can_live_migrate_source(HOST, dest, inst, False)
+    assert len(reads) == 2
+    fleet.check_can_live_migrate_destination(dest, inst, False)
+    monkeypatch.setattr(simulator, "_STARTED_FRESH_SECONDS", -1.0)
+    fleet.add_fault("check_can_live_migrate_source", host=HOST, message="source refuses")
+    with pytest.raises(errors.DriverError, match="source refuses"):
+        fleet.check_can_live_migrate_source(HOST, dest, inst, False)
+    assert len(reads) == 4
