@@ -262,7 +262,8 @@ def run_worker(settings: Settings, celery_args: Sequence[str]) -> None:
         reaper.stop()
         auto_confirm.stop()
 
-    argv = ["worker", "-E", "-Q", settings.engine.queue, "--loglevel", "INFO", "--without-gossip", "--without-mingle", *celery_args]
+    argv = ["worker", "-E", "-Q", settings.engine.queue, "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+            "--pool", settings.worker.pool, *celery_args]
     runtime.celery.worker_main(argv)
 
 
