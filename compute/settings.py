@@ -154,7 +154,7 @@ class WorkerOptions(BaseModel):
     What ``solo`` gives up: one delivery at a time per process (``--concurrency`` is ignored;
     run more processes); no time limit (a delivery stuck in a call stalls the whole process:
     its lease expires and another worker takes the action over, but the countdown messages
-    this one holds come back only after the visibility timeout or through the reaper); a
+    this one has reserved stay unacked until Redis's visibility timeout restores them); a
     killed delivery always takes its process, so its message is recovered by the reaper or
     the visibility timeout, never requeued by the same worker.
     """
