@@ -262,8 +262,13 @@ def run_worker(settings: Settings, celery_args: Sequence[str]) -> None:
         reaper.stop()
         auto_confirm.stop()
 
-    argv = ["worker", "-E", "-Q", settings.engine.queue, "--loglevel", "INFO", "--without-gossip", "--without-mingle", *celery_args]
-    runtime.celery.worker_main(argv)
+    runtime.celery.worker_main(celery_worker_argv(settings, celery_args))
+
+
+def celery_worker_argv(settings: Settings, celery_args: Sequence[str]) -> list[str]:
+    """``celery worker``'s arguments: ours, then the operator's (a later ``--pool`` or ``-c`` wins)."""
+    return ["worker", "-E", "-Q", settings.engine.queue, "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+            "--pool", settings.worker.pool, *celery_args]
 
 
 def run_flower(settings: Settings, flower_args: Sequence[str]) -> int:

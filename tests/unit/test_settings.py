@@ -21,3 +21,18 @@ def test_settings__file_then_env_then_keywords(tmp_path: Path, monkeypatch: pyte
 def test_settings__shipped_file_keeps_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COMPUTE_ACTIONS_CONFIG", raising=False)
     assert Settings().model_dump() == Settings.model_construct().model_dump()
+
+
+def test_worker_pool__the_setting_reaches_celery_and_a_command_line_pool_comes_after_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.cli import celery_worker_argv
+
+    monkeypatch.setenv("COMPUTE_ACTIONS_CONFIG", "/dev/null")
+    assert Settings().worker.pool == "prefork"
+    monkeypatch.setenv("COMPUTE_ACTIONS_WORKER__POOL", "solo")
+    argv = celery_worker_argv(Settings(), ["--pool", "prefork", "-c", "2"])
+    assert argv[argv.index("--pool") + 1] == "solo"
+    assert argv[-4:] == ["--pool", "prefork", "-c", "2"]  # click keeps the last --pool given
+    monkeypatch.setenv("COMPUTE_ACTIONS_WORKER__POOL", "threads")
+    with pytest.raises(ValueError):
+        Settings()
