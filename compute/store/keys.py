@@ -148,7 +148,7 @@ Flavors and images
 ``images:public`` zset: image id -> created_at epoch, the images whose visibility was public at a write
     (a superset: readers confirm on the record). With the next two, what a project's image list reads
     (catalog.page_images ``listable_by``: their union, a chunk at a time) instead of every image. TTL: none.
-    catalog.put_image, update_image (the old state's entries out, the new one's in, the record WATCHed),
+    catalog.put_image, update_image (the old state's entries out, the new one's in, in the record's compare-and-set script),
     delete_image, fleet_seed.apply_fleet; catalog.rebuild_image_listing fills the three once for a store
     written before them (run at start through rebuild_missing_indexes).
 ``project:{project}:images`` zset: the same for the images the project owns (any visibility). Written with
