@@ -6,7 +6,7 @@ A compute host's zone is the ``availability_zone`` metadata of the aggregates it
 rules inside the transaction that makes the change (compute/store/aggregates.py), so two
 concurrent requests cannot between them put a host in two zones.
 
-Servers count as "on" a host when they hold a resource claim there (compute/store/hosts.py):
+Servers count as "on" a host when they hold a resource claim there (compute/store/claims.py):
 that set can be watched in the same transaction, and it also covers a server arriving by
 migration, which Nova's ``instance.host`` count would not yet see.
 """

@@ -16,7 +16,7 @@ from compute.store import ClaimBasis, Store, capacity_shortfall
 HostFilter = Callable[[Host, HostUsage], "str | None"]
 
 
-# The search reads the placement index (compute/store/hosts.py) a window at a time, best host first:
+# The search reads the placement index (compute/store/placement.py) a window at a time, best host first:
 # the first window holds WINDOW hosts and each next one twice as many, until WANTED hosts pass every
 # filter or MAX_EXAMINED were looked at (Nova's [scheduler] max_placement_results). Hosts that are not
 # examined one by one (disabled or down, in another zone, without the free RAM) are explained by
@@ -75,7 +75,7 @@ def availability_zone_filter(zone: str | None) -> HostFilter:
 
 def free_ram_weight(host: Host, usage: HostUsage) -> float:
     """Spread: the host with the most free RAM first (Nova's default RAMWeigher); the placement index's
-    score is this, negated (compute/store/hosts.py ``placement_score``)."""
+    score is this, negated (compute/store/placement.py ``placement_score``)."""
     return host.memory_mb * host.ram_allocation_ratio - usage.memory_mb_used
 
 

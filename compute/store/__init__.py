@@ -12,13 +12,15 @@ from compute.store.accepts import AcceptRecords
 from compute.store.aggregates import AggregateRecords
 from compute.store.base import MarkerNotFound, iso_to_epoch
 from compute.store.catalog import CatalogRecords
+from compute.store.claims import capacity_shortfall
 from compute.store.fleet_seed import FleetChangeRefused, FleetFile, FleetSeedRecords
 from compute.store.fleet_state import FleetState
 from compute.store.heartbeats import HeartbeatRecords
-from compute.store.hosts import ClaimBasis, HostRecords, capacity_shortfall
+from compute.store.hosts import HostRecords
 from compute.store.idempotency import IdempotencyRecords
 from compute.store.instances import InstanceRecords
 from compute.store.migrations import MigrationRecords
+from compute.store.placement import ClaimBasis
 from compute.store.runs import RunRecords
 
 __all__ = ["ClaimBasis", "FleetChangeRefused", "FleetFile", "MarkerNotFound", "Store", "capacity_shortfall", "iso_to_epoch"]

@@ -17,13 +17,8 @@ from typing import Any
 from compute import aggregates as rules
 from compute.models import Aggregate, Flavor, Host, HostUsage, Image
 from compute.store.base import StoreBase, iso_to_epoch
-from compute.store.hosts import (
-    _NOT_STORED,
-    TOTAL_FIELDS,
-    placement_score,
-    schedulable,
-    statistics_change,
-)
+from compute.store.hosts import _NOT_STORED, TOTAL_FIELDS, statistics_change
+from compute.store.placement import placement_score, schedulable
 
 # What the running fleet decides about a host (the fleet control, os-services): a changed file
 # does not reset it unless it names the field.

@@ -53,7 +53,7 @@ Instances
     (instances.SWAP_COUNTED: only while the record is still that copy; else the WATCH path);
     accepts.accept_on_known writes it with an action's records in one script on the same condition.
 ``instance:{id}:claims`` set: hosts holding a claim for the instance. The per-instance index of ``claim:*``. TTL: none.
-    hosts.claim_resources, release_claim.
+    claims.claim_resources, release_claim.
 ``instance:{id}:actions`` zset: request id -> seq. The per-instance index of ``action:{rid}``: a page of
     os-instance-actions is a ZREVRANGEBYSCORE below the marker's seq (actions.page_actions). TTL: none.
     actions (every action write), accepts.accept_on_known, actions.delete_action.
@@ -95,14 +95,14 @@ Hosts and claims
     ``hosts:by_service_id``, ``placement:{zone}``. TTL: none. hosts.put_host, update_host, delete_host,
     fleet_seed.apply_fleet.
 ``host:{name}:usage`` hash: vcpus_used, memory_mb_used, local_gb_used, running_vms. Index: none. TTL: none.
-    hosts.claim_resources, release_claim (in the claim's MULTI), delete_host.
+    claims.claim_resources, release_claim (in the claim's script); hosts.delete_host.
 ``host:{name}:claims`` set: instance ids holding a claim on the host. The per-host index of ``claim:*``. TTL: none.
-    hosts.claim_resources, release_claim, delete_host.
+    claims.claim_resources, release_claim; hosts.delete_host.
 ``host:{name}:aggregates`` set: ids of the aggregates the host is in; the mirror of ``aggregate:{id}:hosts``.
     TTL: none. aggregates.add_aggregate_host, remove_aggregate_host; hosts.delete_host; fleet_seed.apply_fleet.
 ``host:{name}:placement`` string: the zone whose ``placement:{zone}`` set lists the host; absent while the
     host is not a candidate (disabled, taken down or forced down). The WATCH point of every write that
-    moves the host's entry. TTL: none. hosts.put_host, update_host, delete_host, rebuild_placement_index;
+    moves the host's entry. TTL: none. hosts.put_host, update_host, delete_host, placement.rebuild_placement_index;
     aggregates.add_aggregate_host, remove_aggregate_host, update_aggregate, set_aggregate_metadata (when a
     zone changes); fleet_seed.apply_fleet.
 ``placement:{zone}`` zset (``{zone}`` a zone name, the default one included): candidate host -> minus its free
@@ -110,7 +110,7 @@ Hosts and claims
     name. Only enabled hosts that are up and not forced down (one whose reports merely aged past
     service_down_time stays, and the search's ComputeFilter rejects it when read). The scheduler reads a
     window of it at a time (compute/scheduler.py), never the whole set. TTL: none.
-    hosts.claim_resources, release_claim (the new score in the claim's MULTI), and every writer of
+    claims.claim_resources, release_claim (the new score in the claim's script), and every writer of
     ``host:{name}:placement``.
 ``placement_zones`` set: the zones that have had a ``placement:{zone}`` set (an unrestricted search reads
     them all). Index: none. TTL: none. Written with ``placement:{zone}``.
@@ -120,7 +120,7 @@ Hosts and claims
     (run by fleet/loader.py on every start, O(fleet) once) rebuilds them from ``hosts``, ``host:{name}``,
     ``host:{name}:usage`` and the aggregates.
 ``claim:{host}:{id}`` hash: vcpus, ram, disk the claim took. Index: ``host:{name}:claims``, ``instance:{id}:claims``.
-    TTL: none. hosts.claim_resources, release_claim.
+    TTL: none. claims.claim_resources, release_claim.
 
 Aggregates (``{id}`` an aggregate id; fleet_seed.apply_fleet also writes each key of this part when the
 fleet file adds an aggregate or a membership)
