@@ -105,19 +105,11 @@ class ClaimRecords(StoreBase):
         read again): two round trips; one when ``seen`` (what a search just read) still holds.
         Only a fresh read refuses: what ``seen`` lacks may have been given back since.
         """
-        usage_key = self._keys.host_usage(host)
-        claim_key = self._keys.claim(host, instance_id)
-        host_key, placement_key = self._keys.host(host), self._keys.host_placement(host)
         while True:
             if seen is not None:  # the script answers 1 for a claim already there
                 exists, raw_host, raw_usage, listed_in = False, seen.raw_host, seen.raw_usage, seen.listed_in
             else:
-                reads = self._client.pipeline(transaction=False)
-                reads.exists(claim_key)
-                reads.get(host_key)
-                reads.hgetall(usage_key)
-                reads.get(placement_key)
-                exists, raw_host, raw_usage, listed_in = reads.execute()
+                exists, raw_host, raw_usage, listed_in = self._read_for_claim(host, instance_id)
             if exists:
                 return True
             if raw_host is None:
@@ -145,16 +137,8 @@ class ClaimRecords(StoreBase):
     def release_claim(self, host: str, instance_id: str) -> bool:
         """Give back what :meth:`claim_resources` took; a no-op when there is no claim. Two round
         trips, as in :meth:`claim_resources`."""
-        usage_key = self._keys.host_usage(host)
-        claim_key = self._keys.claim(host, instance_id)
-        host_key, placement_key = self._keys.host(host), self._keys.host_placement(host)
         while True:
-            reads = self._client.pipeline(transaction=False)
-            reads.hgetall(claim_key)
-            reads.get(placement_key)
-            reads.get(host_key)
-            reads.hgetall(usage_key)
-            claim, listed_in, raw_host, raw_usage = reads.execute()
+            claim, raw_host, raw_usage, listed_in = self._read_for_claim(host, instance_id)
             if not claim:
                 return False
             host_rec = None if raw_host is None else Host.model_validate_json(raw_host)
@@ -168,6 +152,18 @@ class ClaimRecords(StoreBase):
                     args=[raw_host or "", listed_in or "", score, instance_id, host, moves_totals(host_rec),
                           *hash_args(claim), *hash_args(raw_usage)]):
                 return True
+
+    def _read_for_claim(self, host: str,
+                        instance_id: str) -> tuple[dict[str, str], str | None, dict[str, str], str | None]:
+        """What a claim's or a release's script checks, in one pipelined round trip: the claim (empty when
+        there is none), the host's record, its usage and its placement pointer."""
+        reads = self._client.pipeline(transaction=False)
+        reads.hgetall(self._keys.claim(host, instance_id))
+        reads.get(self._keys.host(host))
+        reads.hgetall(self._keys.host_usage(host))
+        reads.get(self._keys.host_placement(host))
+        claim, raw_host, raw_usage, listed_in = reads.execute()
+        return claim, raw_host, raw_usage, listed_in
 
     def _claim_keys(self, host: str, instance_id: str, listed_in: str | None) -> list[str]:
         """The keys of CLAIM and RELEASE_CLAIM, in their order."""
